@@ -1,0 +1,37 @@
+"""forge_db: the PostgreSQL data layer of a code forge for people and agents on jj repositories.
+
+>>> from forge_db import ForgeDB
+>>> with ForgeDB.connect() as db:          # DATABASE_URL, else an embedded server
+...     db.meta.server_version()
+"""
+
+from .config import Settings
+from .database import AsyncForgeDB, AsyncTransaction, ForgeDB, Transaction
+from .errors import (
+    AlreadyExists,
+    AuthenticationFailed,
+    Conflict,
+    ForgeDBError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    SchemaNotReady,
+    Unavailable,
+)
+
+__all__ = [
+    "AlreadyExists",
+    "AsyncForgeDB",
+    "AsyncTransaction",
+    "AuthenticationFailed",
+    "Conflict",
+    "ForgeDB",
+    "ForgeDBError",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "SchemaNotReady",
+    "Settings",
+    "Transaction",
+    "Unavailable",
+]

@@ -1,0 +1,206 @@
+"""Typed errors, and the one place where driver errors become them.
+
+Every error a caller sees is a :class:`ForgeDBError`. Driver exceptions are translated by
+:func:`translate` and kept as ``__cause__``, so nothing is lost for debugging while callers can
+catch by meaning (``except NotFound``) instead of by SQLSTATE.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import psycopg
+import psycopg_pool
+from psycopg import errors as pgerrors
+
+__all__ = [
+    "AlreadyExists",
+    "AuthenticationFailed",
+    "Conflict",
+    "ForgeDBError",
+    "InvalidInput",
+    "NotFound",
+    "PermissionDenied",
+    "SchemaNotReady",
+    "Unavailable",
+    "register_constraint_messages",
+    "translate",
+]
+
+
+class ForgeDBError(Exception):
+    """Base of every error forge_db raises."""
+
+
+class NotFound(ForgeDBError):
+    """The row does not exist, or the viewer may not know that it exists."""
+
+
+class AlreadyExists(ForgeDBError):
+    """A uniqueness rule refused the write; ``constraint`` names the rule."""
+
+    def __init__(self, message: str, *, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class Conflict(ForgeDBError):
+    """A state machine or a concurrent transaction refused the operation; retrying may help."""
+
+
+class InvalidInput(ForgeDBError):
+    """The input is malformed; ``field`` names the offending input when known."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class PermissionDenied(ForgeDBError):
+    """The viewer can see the target but may not do this to it."""
+
+
+class AuthenticationFailed(ForgeDBError):
+    """Credentials were refused; ``reason`` is a stable machine-readable code."""
+
+    def __init__(self, reason: str, message: str | None = None) -> None:
+        super().__init__(message or reason.replace("_", " "))
+        self.reason = reason
+
+
+class Unavailable(ForgeDBError):
+    """The server cannot be reached, or no pooled connection came free in time."""
+
+
+class SchemaNotReady(Unavailable):
+    """The database lacks the objects forge_db needs: it has not been migrated."""
+
+
+# Messages for unique constraints whose generated text would be unclear. Domain modules add
+# theirs at import time so the meaning sits beside the SQL that relies on it.
+_CONSTRAINT_MESSAGES: dict[str, str] = {}
+
+
+def register_constraint_messages(messages: Mapping[str, str]) -> None:
+    """Give unique and check constraints a human meaning used in error messages."""
+    _CONSTRAINT_MESSAGES.update(messages)
+
+
+# Custom SQLSTATEs raised by the schema's functions and triggers: class FD, third letter
+# says which error. Keep in step with the codes used in db/schema.sql.
+_CUSTOM_CLASS: Final = "FD"
+_CUSTOM: Final[dict[str, type[ForgeDBError]]] = {
+    "N": NotFound,
+    "A": AlreadyExists,
+    "C": Conflict,
+    "I": InvalidInput,
+    "P": PermissionDenied,
+    "U": AuthenticationFailed,
+}
+
+_KEY_DETAIL = re.compile(r"Key \((?P<cols>.*)\)=\((?P<vals>.*)\) (?P<rest>.*)", re.DOTALL)
+_URL_PASSWORD = re.compile(r"(?P<head>://[^:/@\s]*:)[^@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Hide a password embedded in a connection URL inside ``text``."""
+    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***@", text)
+
+
+def _constraint_meaning(name: str | None, table: str | None) -> str:
+    if name and name in _CONSTRAINT_MESSAGES:
+        return _CONSTRAINT_MESSAGES[name]
+    if name:
+        return f"{name.replace('_', ' ')}"
+    return f"a rule on {table or 'the table'}"
+
+
+def _unique_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    meaning = _constraint_meaning(diag.constraint_name, diag.table_name)
+    detail = diag.message_detail or ""
+    match = _KEY_DETAIL.match(detail)
+    if match:
+        return f"{meaning}: ({match['cols']})=({match['vals']}) already exists"
+    return f"{meaning}: already exists"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return redact(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def translate(exc: BaseException, *, target: str | None = None) -> ForgeDBError:
+    """Map a driver or pool exception to the forge_db error that means the same thing."""
+    if isinstance(exc, ForgeDBError):
+        return exc
+    where = f" ({target})" if target else ""
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return Unavailable(f"no database connection came free in time{where}: {_first_line(exc)}")
+    if isinstance(exc, psycopg_pool.PoolClosed):
+        return Unavailable(f"the connection pool is closed{where}")
+    if not isinstance(exc, psycopg.Error):
+        return ForgeDBError(_first_line(exc))
+
+    sqlstate = exc.sqlstate or ""
+    diag = exc.diag
+    if sqlstate.startswith(_CUSTOM_CLASS) and len(sqlstate) == 5:
+        kind = _CUSTOM.get(sqlstate[2], ForgeDBError)
+        message = diag.message_primary or _first_line(exc)
+        if kind is AlreadyExists:
+            return AlreadyExists(message, constraint=diag.constraint_name)
+        if kind is InvalidInput:
+            return InvalidInput(message, field=diag.column_name)
+        if kind is AuthenticationFailed:
+            return AuthenticationFailed(diag.message_hint or "refused", message)
+        return kind(message)
+    if isinstance(exc, pgerrors.UniqueViolation | pgerrors.ExclusionViolation):
+        return AlreadyExists(_unique_message(exc), constraint=diag.constraint_name)
+    if isinstance(exc, pgerrors.ForeignKeyViolation):
+        if "still referenced" in (diag.message_detail or ""):
+            return Conflict(_foreign_key_message(exc))
+        return NotFound(_foreign_key_message(exc))
+    if isinstance(exc, pgerrors.CheckViolation):
+        meaning = _constraint_meaning(diag.constraint_name, diag.table_name)
+        return InvalidInput(f"invalid value: {meaning}", field=diag.column_name)
+    if isinstance(exc, pgerrors.NotNullViolation):
+        return InvalidInput(f"{diag.column_name or 'a value'} is required", field=diag.column_name)
+    if sqlstate.startswith("22"):  # data exceptions: bad encoding, overflow, invalid text
+        return InvalidInput(f"invalid value: {_first_line(exc)}")
+    if isinstance(exc, pgerrors.SerializationFailure | pgerrors.DeadlockDetected):
+        return Conflict(f"concurrent update, retry the transaction: {_first_line(exc)}")
+    if isinstance(exc, pgerrors.LockNotAvailable):
+        return Conflict(f"the row is locked by another transaction: {_first_line(exc)}")
+    if isinstance(exc, pgerrors.QueryCanceled):
+        return Unavailable(f"statement cancelled (statement_timeout?){where}: {_first_line(exc)}")
+    if isinstance(exc, pgerrors.InsufficientPrivilege):
+        return PermissionDenied(_first_line(exc))
+    if isinstance(exc, pgerrors.UndefinedTable | pgerrors.UndefinedFunction):
+        return SchemaNotReady(f"{_first_line(exc)}{where}: run `forge-db migrate`")
+    if isinstance(exc, psycopg.OperationalError) or sqlstate.startswith(("08", "57P")):
+        return Unavailable(f"cannot reach the database{where}: {_first_line(exc)}")
+    return ForgeDBError(_first_line(exc))
+
+
+def _foreign_key_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    detail = diag.message_detail or ""
+    match = _KEY_DETAIL.match(detail)
+    if match and "is not present" in match["rest"]:
+        table = match["rest"].split('"')[1] if '"' in match["rest"] else "the referenced table"
+        return f"{table} ({match['cols']})=({match['vals']}) does not exist"
+    if match:
+        return f"({match['cols']})=({match['vals']}) is still referenced from {diag.table_name}"
+    return f"a referenced row does not exist ({diag.constraint_name})"
+
+
+def describe_target(conninfo: Mapping[str, Any]) -> str:
+    """Name a server without its password: ``user@host:port/dbname``."""
+    user = conninfo.get("user") or ""
+    host = conninfo.get("host") or conninfo.get("hostaddr") or "localhost"
+    port = conninfo.get("port") or "5432"
+    dbname = conninfo.get("dbname") or user or ""
+    who = f"{user}@" if user else ""
+    return f"{who}{host}:{port}/{dbname}"

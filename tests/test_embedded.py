@@ -1,0 +1,117 @@
+"""The embedded default: `forge-db up`/`down`, reuse across processes, and a stopped server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from forge_db import ForgeDB, Unavailable, embedded
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "forge_db", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def private_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """An environment whose embedded server lives in a directory of this module's own."""
+    data_dir = tmp_path_factory.mktemp("embedded") / "pg"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "XDG_RUNTIME_DIR")}
+    env["FORGE_DB_DATA_DIR"] = str(data_dir)
+    yield env
+    embedded.stop_server(data_dir)
+
+
+def test_up_starts_migrates_and_prints_the_url(private_env: dict[str, str]) -> None:
+    result = _cli("up", env=private_env)
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip()
+    assert line.startswith("DATABASE_URL=postgresql://")
+    url = line.removeprefix("DATABASE_URL=")
+    with psycopg.connect(url) as conn:
+        applied = conn.execute("SELECT count(*) FROM _yoyo_migration").fetchone()
+    assert applied is not None
+    assert applied[0] >= 1
+
+
+def test_second_up_reuses_the_running_server(private_env: dict[str, str]) -> None:
+    first = _cli("up", env=private_env)
+    data_dir = Path(private_env["FORGE_DB_DATA_DIR"])
+    pid = embedded.server_status(data_dir)
+    second = _cli("up", env=private_env)
+    assert first.stdout == second.stdout
+    assert embedded.server_status(data_dir) == pid
+
+
+def test_status_and_check_work_on_the_embedded_default(private_env: dict[str, str]) -> None:
+    _cli("up", env=private_env)
+    status = _cli("status", env=private_env)
+    assert status.returncode == 0, status.stderr
+    assert " 0 pending" in status.stdout
+    check = _cli("check", env=private_env)
+    assert check.returncode == 0, check.stdout + check.stderr
+    migrate = _cli("migrate", env=private_env)
+    assert migrate.stdout.strip() == "nothing to apply"
+
+
+def test_connect_without_url_uses_the_embedded_server(
+    private_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("FORGE_DB_DATA_DIR", private_env["FORGE_DB_DATA_DIR"])
+    with ForgeDB.connect() as db:
+        assert db.meta.server_version_num() >= 180000
+        assert db.meta.applied_migrations()
+
+
+def test_stopped_server_gives_unavailable(private_env: dict[str, str]) -> None:
+    url = _cli("up", env=private_env).stdout.strip().removeprefix("DATABASE_URL=")
+    db = ForgeDB.connect(url, pool_timeout=1, connect_timeout=2)
+    try:
+        assert db.meta.server_version()
+        down = _cli("down", env=private_env)
+        assert down.returncode == 0
+        assert "stopped" in down.stdout
+        started = time.monotonic()
+        with pytest.raises(Unavailable) as info:
+            db.meta.server_version()
+        with pytest.raises(Unavailable):
+            db.meta.server_version()
+        assert time.monotonic() - started < 5
+        assert "postgres@" in str(info.value)
+    finally:
+        db.close()
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="cannot connect to postgres@"):
+        ForgeDB.connect(url, connect_timeout=2)
+    assert time.monotonic() - started < 5
+    assert _cli("down", env=private_env).stdout.startswith("not running")
+
+
+def test_default_data_dir_stays_out_of_root_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FORGE_DB_DATA_DIR", raising=False)
+    path = embedded.default_data_dir()
+    assert path.name.startswith("pg")
+    if os.geteuid() == 0:
+        assert not str(path).startswith("/root")
+
+
+def test_data_dir_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("FORGE_DB_DATA_DIR", str(tmp_path / "here"))
+    assert embedded.default_data_dir() == (tmp_path / "here").resolve()

@@ -1,0 +1,151 @@
+"""One definition, two APIs: the meta namespace through ForgeDB and AsyncForgeDB."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, NotFound
+from forge_db.meta import AppliedMigration, Meta
+from forge_db.migrations import migrations_dir
+from forge_db.query import Query, Result, many, one, operation, optional, rowcount, scalar
+
+
+def test_server_version_matches_the_server(fdb: ForgeDB, server_version_num: int) -> None:
+    assert fdb.meta.server_version_num() == server_version_num
+    assert re.match(r"^\d+(\.\d+)?", fdb.meta.server_version())
+
+
+def test_applied_migrations_lists_every_migration_file(fdb: ForgeDB) -> None:
+    expected = sorted(p.stem for p in migrations_dir().glob("*.sql") if ".rollback" not in p.name)
+    applied = fdb.meta.applied_migrations()
+    assert all(isinstance(m, AppliedMigration) for m in applied)
+    assert [m.migration_id for m in applied] == expected
+    assert all(m.applied_at.tzinfo is not None for m in applied)
+
+
+def test_pool_options_reach_the_session(database_url: str) -> None:
+    with ForgeDB.connect(database_url, application_name="forge-test", statement_timeout=7) as db:
+        settings = db.meta.session_settings()
+    assert settings.application_name == "forge-test"
+    assert settings.statement_timeout == "7s"
+    assert settings.in_transaction is False
+
+
+def test_transaction_binds_namespaces_to_one_connection(fdb: ForgeDB) -> None:
+    with fdb.transaction(isolation="serializable", read_only=True) as tx:
+        settings = tx.meta.session_settings()
+        assert tx.meta.database_name() == fdb.meta.database_name()
+    assert settings.transaction_isolation == "serializable"
+    assert settings.transaction_read_only is True
+    assert settings.in_transaction is True
+
+
+def test_transaction_without_options_uses_read_committed(fdb: ForgeDB) -> None:
+    with fdb.transaction() as tx:
+        settings = tx.meta.session_settings()
+    assert settings.transaction_isolation == "read committed"
+    assert settings.transaction_read_only is False
+
+
+def test_transaction_rolls_back_when_the_block_raises(
+    db: ForgeDB, conn: psycopg.Connection
+) -> None:
+    conn.execute("CREATE TABLE scratch (x int)")
+    with pytest.raises(RuntimeError), db.transaction() as tx:
+        tx.connection.execute("INSERT INTO scratch VALUES (1)")
+        raise RuntimeError("abort")
+    with db.transaction() as tx:
+        tx.connection.execute("INSERT INTO scratch VALUES (2)")
+    assert conn.execute("SELECT array_agg(x) FROM scratch").fetchone() == ([2],)
+
+
+@pytest.mark.anyio
+async def test_async_transaction_rolls_back_when_the_block_raises(
+    adb: AsyncForgeDB, conn: psycopg.Connection
+) -> None:
+    conn.execute("CREATE TABLE scratch (x int)")
+    with pytest.raises(RuntimeError):
+        async with adb.transaction() as tx:
+            await tx.connection.execute("INSERT INTO scratch VALUES (1)")
+            raise RuntimeError("abort")
+    async with adb.transaction() as tx:
+        await tx.connection.execute("INSERT INTO scratch VALUES (2)")
+    assert conn.execute("SELECT array_agg(x) FROM scratch").fetchone() == ([2],)
+
+
+@pytest.mark.anyio
+async def test_async_api_returns_the_same_values_as_sync(adb: AsyncForgeDB, db: ForgeDB) -> None:
+    assert await adb.meta.server_version() == db.meta.server_version()
+    assert await adb.meta.applied_migrations() == db.meta.applied_migrations()
+
+
+def test_unknown_isolation_level_is_refused(db: ForgeDB) -> None:
+    with pytest.raises(ValueError, match="isolation"), db.transaction(isolation="chaos"):  # type: ignore[arg-type]
+        pass
+
+
+def test_operation_exposes_its_query_without_running_it() -> None:
+    query = Meta.server_version.query(Meta(object()))
+    assert isinstance(query, Query)
+    assert "server_version" in str(query.sql)
+
+
+def test_operation_keeps_the_docstring() -> None:
+    assert Meta.server_version.__doc__
+    assert "version" in Meta.server_version.__doc__
+
+
+def _result(
+    rows: list[tuple[object, ...]], columns: tuple[str, ...] = ("migration_id", "applied_at")
+) -> Result:
+    return Result(rows, columns, len(rows))
+
+
+def test_one_raises_not_found_with_the_given_message() -> None:
+    with pytest.raises(NotFound, match="migration 7 not found"):
+        one(AppliedMigration, "migration 7 not found")(_result([]))
+
+
+def test_optional_many_scalar_and_rowcount_shapes() -> None:
+    row = ("0001", "2026-01-01T00:00:00+00:00")
+    assert optional(AppliedMigration)(_result([])) is None
+    assert optional(AppliedMigration)(_result([row])) == AppliedMigration.model_validate(
+        {"migration_id": "0001", "applied_at": "2026-01-01T00:00:00+00:00"}
+    )
+    assert len(many(AppliedMigration)(_result([row, row]))) == 2
+    assert scalar(int)(_result([(3,)], ("n",))) == 3
+    assert rowcount(Result([], (), 5)) == 5
+
+
+def test_validation_in_an_operation_raises_before_any_sql(db: ForgeDB) -> None:
+    class Echo(Meta):  # type: ignore[type-arg]
+        @operation
+        def echo(self, value: int) -> Query[int]:
+            if value < 0:
+                raise InvalidInput("value must not be negative", field="value")
+            return Query("SELECT %s::int", (value,), scalar(int))
+
+    echo = Echo(db.meta._runner)  # type: ignore[attr-defined]
+    assert echo.echo(4) == 4
+    with pytest.raises(InvalidInput, match="negative") as info:
+        echo.echo(-1)
+    assert info.value.field == "value"
+
+
+@pytest.mark.anyio
+async def test_async_validation_error_surfaces_when_awaited(adb: AsyncForgeDB) -> None:
+    class Echo(Meta):  # type: ignore[type-arg]
+        @operation
+        def echo(self, value: int) -> Query[int]:
+            if value < 0:
+                raise InvalidInput("value must not be negative", field="value")
+            return Query("SELECT %s::int", (value,), scalar(int))
+
+    echo = Echo(adb.meta._runner)  # type: ignore[attr-defined]
+    assert await echo.echo(5) == 5
+    pending = echo.echo(-1)
+    with pytest.raises(InvalidInput, match="negative"):
+        await pending
