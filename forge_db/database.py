@@ -26,6 +26,8 @@ from .query import (
     execute_async,
     execute_sync,
 )
+from .repositories import Repositories
+from .users import Auth, Users
 
 __all__ = ["AsyncForgeDB", "AsyncTransaction", "Domains", "ForgeDB", "Isolation", "Transaction"]
 
@@ -41,9 +43,15 @@ class Domains(Generic[R]):
     """The domain namespaces, all bound to one runner. The single list of domains."""
 
     meta: Meta[R]
+    users: Users[R]
+    auth: Auth[R]
+    repositories: Repositories[R]
 
     def _bind(self, runner: R) -> None:
         self.meta = Meta(runner)
+        self.users = Users(runner)
+        self.auth = Auth(runner)
+        self.repositories = Repositories(runner)
 
 
 def _set_transaction(isolation: Isolation | None, read_only: bool) -> pgsql.Composed | None:

@@ -143,6 +143,9 @@ def translate(exc: BaseException, *, target: str | None = None) -> ForgeDBError:
         return Unavailable(f"the connection pool is closed{where}")
     if not isinstance(exc, psycopg.Error):
         return ForgeDBError(_first_line(exc))
+    if isinstance(exc, psycopg.DataError) and exc.sqlstate is None:
+        # Refused by the driver before sending, e.g. a NUL byte in text.
+        return InvalidInput(f"invalid value: {_first_line(exc)}")
 
     sqlstate = exc.sqlstate or ""
     diag = exc.diag
