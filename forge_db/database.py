@@ -13,8 +13,10 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from . import config
+from .collaboration import Collaboration
 from .config import Settings
 from .errors import Unavailable, redact, translate
+from .issues import Issues
 from .meta import Meta
 from .query import (
     AsyncRunner,
@@ -46,12 +48,16 @@ class Domains(Generic[R]):
     users: Users[R]
     auth: Auth[R]
     repositories: Repositories[R]
+    issues: Issues[R]
+    collaboration: Collaboration[R]
 
     def _bind(self, runner: R) -> None:
         self.meta = Meta(runner)
         self.users = Users(runner)
         self.auth = Auth(runner)
         self.repositories = Repositories(runner)
+        self.issues = Issues(runner)
+        self.collaboration = Collaboration(runner)
 
 
 def _set_transaction(isolation: Isolation | None, read_only: bool) -> pgsql.Composed | None:
