@@ -117,6 +117,14 @@ def cmd_setup(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    """Build a small realistic forge in its own database and print a tour of it."""
+    from .demo import run_demo
+
+    run_demo(_url(args), out, database=args.database, issues=args.issues)
+    return 0
+
+
 Command = Callable[[argparse.Namespace, TextIO], int]
 
 
@@ -151,6 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     add("status", cmd_status, "list migrations and whether each is applied")
     p = add("check", cmd_check, "report drift between the live database and schema.sql")
     p.add_argument("--schema", type=Path, default=None, help="compare with this file instead")
+    p = add("demo", cmd_demo, "build a demo forge in its own database and tour it")
+    p.add_argument("--database", default="forge_demo", help="demo database name (rebuilt)")
+    p.add_argument("--issues", type=int, default=3000, help="how many issues to create")
     p = add("setup", cmd_setup, "create and migrate the database")
     p.add_argument("--reset", action="store_true", help="drop and recreate the database first")
     p.add_argument("--yes", action="store_true", help="do not ask before --reset")

@@ -406,7 +406,7 @@ class Collaboration(Namespace[R]):
         """Messages between two users, newest first."""
         user, other = _id(user_id, "user_id"), _id(other_id, "other_id")
         size = page_size(limit)
-        scope = ("messages", user, other)
+        scope = ("messages", min(user, other), max(user, other))
         after = decode_cursor(cursor, scope, 2) if cursor is not None else [None, None]
         return Query(
             f"""

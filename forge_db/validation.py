@@ -30,6 +30,11 @@ def text(
         raise InvalidInput(f"{field} must be text", field=field)
     if "\x00" in value:
         raise InvalidInput(f"{field} must not contain NUL bytes", field=field)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(f"{field} is not valid Unicode text", field=field) from None
     if strip:
         value = value.strip()
     if single_line and ("\n" in value or "\r" in value):

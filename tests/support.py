@@ -23,7 +23,9 @@ def make_user(db: ForgeDB, prefix: str = "user", **options: Any) -> User:
     return db.users.create(username=f"{prefix}{next(_names)}", **options)
 
 
-def make_repository(db: ForgeDB, owner: User, *, private: bool = False, **options: Any) -> Repository:
+def make_repository(
+    db: ForgeDB, owner: User, *, private: bool = False, **options: Any
+) -> Repository:
     """A fresh repository owned by ``owner``."""
     return db.repositories.create(
         owner_id=owner.id, name=f"repo{next(_names)}", private=private, **options

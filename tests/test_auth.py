@@ -22,7 +22,9 @@ def _counts(conn: psycopg.Connection) -> tuple[int, int, int]:
     return row
 
 
-def _refused(fdb: ForgeDB, conn: psycopg.Connection, message: str, signature: str, reason: str, **kw: object) -> None:
+def _refused(
+    fdb: ForgeDB, conn: psycopg.Connection, message: str, signature: str, reason: str, **kw: object
+) -> None:
     before = _counts(conn)
     with pytest.raises(AuthenticationFailed) as info:
         fdb.auth.sign_in_with_ethereum(message, signature, domain=DOMAIN, **kw)  # type: ignore[arg-type]
@@ -33,7 +35,9 @@ def _refused(fdb: ForgeDB, conn: psycopg.Connection, message: str, signature: st
 # --- nonces ------------------------------------------------------------------------------------
 
 
-def test_nonce_is_long_alphanumeric_and_expires_in_ten_minutes(fdb: ForgeDB, conn: psycopg.Connection) -> None:
+def test_nonce_is_long_alphanumeric_and_expires_in_ten_minutes(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
     nonce = fdb.auth.create_siwe_nonce(domain=DOMAIN)
     assert len(nonce) >= 16
     assert nonce.isalnum()
@@ -81,7 +85,13 @@ def test_tampered_message_is_a_bad_signature(fdb: ForgeDB, conn: psycopg.Connect
     wallet = Wallet()
     message = wallet.message(fdb.auth.create_siwe_nonce())
     signature = wallet.sign(message)
-    _refused(fdb, conn, message.replace("Sign in to the forge.", "Sign in to the forge!"), signature, "bad_signature")
+    _refused(
+        fdb,
+        conn,
+        message.replace("Sign in to the forge.", "Sign in to the forge!"),
+        signature,
+        "bad_signature",
+    )
 
 
 def test_wrong_signer_is_a_bad_signature(fdb: ForgeDB, conn: psycopg.Connection) -> None:
@@ -105,14 +115,18 @@ def test_wrong_scheme_is_refused(fdb: ForgeDB, conn: psycopg.Connection) -> None
 def test_expired_message_is_refused(fdb: ForgeDB, conn: psycopg.Connection) -> None:
     wallet = Wallet()
     past = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
-    message = wallet.message(fdb.auth.create_siwe_nonce(), issued_at=past, expiration_time=past + timedelta(minutes=5))
+    message = wallet.message(
+        fdb.auth.create_siwe_nonce(), issued_at=past, expiration_time=past + timedelta(minutes=5)
+    )
     _refused(fdb, conn, message, wallet.sign(message), "expired")
 
 
 def test_not_yet_valid_message_is_refused(fdb: ForgeDB, conn: psycopg.Connection) -> None:
     wallet = Wallet()
     later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-    message = wallet.message(fdb.auth.create_siwe_nonce(), not_before=later, expiration_time=later + timedelta(hours=1))
+    message = wallet.message(
+        fdb.auth.create_siwe_nonce(), not_before=later, expiration_time=later + timedelta(hours=1)
+    )
     _refused(fdb, conn, message, wallet.sign(message), "not_yet_valid")
 
 
@@ -139,7 +153,10 @@ def test_unknown_nonce_is_refused(fdb: ForgeDB, conn: psycopg.Connection) -> Non
 def test_expired_nonce_is_refused(fdb: ForgeDB, conn: psycopg.Connection) -> None:
     wallet = Wallet()
     nonce = fdb.auth.create_siwe_nonce()
-    conn.execute("UPDATE siwe_nonces SET created_at = now() - interval '1 hour', expires_at = now() - interval '1 minute' WHERE nonce = %s", (nonce,))
+    conn.execute(
+        "UPDATE siwe_nonces SET created_at = now() - interval '1 hour', expires_at = now() - interval '1 minute' WHERE nonce = %s",
+        (nonce,),
+    )
     message = wallet.message(nonce)
     _refused(fdb, conn, message, wallet.sign(message), "nonce_unknown_or_used")
 
@@ -206,7 +223,9 @@ def _signed_in(fdb: ForgeDB, **kw: object) -> tuple[str, int]:
     return result.token, result.user.id
 
 
-def test_session_lookup_slides_the_expiry_after_half_its_lifetime(fdb: ForgeDB, conn: psycopg.Connection) -> None:
+def test_session_lookup_slides_the_expiry_after_half_its_lifetime(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
     token, _ = _signed_in(fdb, session_idle=timedelta(hours=2))
     fresh = fdb.auth.get_session(token).session
     conn.execute("UPDATE auth_sessions SET expires_at = now() + interval '30 minutes'")
@@ -215,7 +234,9 @@ def test_session_lookup_slides_the_expiry_after_half_its_lifetime(fdb: ForgeDB, 
     assert slid.expires_at - datetime.now(UTC) > timedelta(minutes=110)
 
 
-def test_session_lookup_before_half_life_writes_nothing(fdb: ForgeDB, conn: psycopg.Connection) -> None:
+def test_session_lookup_before_half_life_writes_nothing(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
     token, _ = _signed_in(fdb)
     fdb.auth.get_session(token)
     before = conn.execute("SELECT xmin::text, expires_at FROM auth_sessions").fetchone()
@@ -240,7 +261,9 @@ def test_ended_sessions_are_invalid(fdb: ForgeDB, conn: psycopg.Connection, how:
         assert fdb.auth.revoke_session(token) is True
         assert fdb.auth.revoke_session(token) is False
     elif how == "expire":
-        conn.execute("UPDATE auth_sessions SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second'")
+        conn.execute(
+            "UPDATE auth_sessions SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second'"
+        )
     elif how == "deactivate":
         fdb.users.deactivate(user_id)
     elif how == "revoke_all":
@@ -267,8 +290,10 @@ def test_list_and_revoke_sessions_by_id(fdb: ForgeDB) -> None:
     assert fdb.auth.revoke_session_by_id(other.id, sessions[1].id) is False
 
 
-def test_purge_removes_expired_sessions_and_used_nonces(fdb: ForgeDB, conn: psycopg.Connection) -> None:
-    token, _ = _signed_in(fdb)
+def test_purge_removes_expired_sessions_and_used_nonces(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
+    _token, _ = _signed_in(fdb)
     live_token, _ = _signed_in(fdb)
     conn.execute(
         "UPDATE auth_sessions SET created_at = now() - interval '2 days', expires_at = now() - interval '1 second'"
@@ -284,7 +309,9 @@ def test_purge_removes_expired_sessions_and_used_nonces(fdb: ForgeDB, conn: psyc
 # --- access tokens -----------------------------------------------------------------------------
 
 
-def test_access_token_is_shown_once_with_a_recognisable_prefix(fdb: ForgeDB, conn: psycopg.Connection) -> None:
+def test_access_token_is_shown_once_with_a_recognisable_prefix(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
     user = make_user(fdb)
     created = fdb.auth.create_access_token(user.id, name="ci", scopes=["repo:read"])
     assert created.token.startswith(ACCESS_TOKEN_PREFIX)
@@ -305,19 +332,27 @@ def test_verify_returns_the_user_and_honours_implied_scopes(fdb: ForgeDB) -> Non
     assert fdb.auth.verify_access_token(admin, "workflows:write").user == user
 
 
-@pytest.mark.parametrize("token", ["", "fdb_short", "ghp_" + "a" * 36, ACCESS_TOKEN_PREFIX + "A" * 36])
+@pytest.mark.parametrize(
+    "token", ["", "fdb_short", "ghp_" + "a" * 36, ACCESS_TOKEN_PREFIX + "A" * 36]
+)
 def test_malformed_tokens_are_refused_without_a_lookup(fdb: ForgeDB, token: str) -> None:
     with pytest.raises(AuthenticationFailed) as info:
         fdb.auth.verify_access_token(token, "repo:read")
     assert info.value.reason == "token_invalid"
 
 
-def test_revoked_expired_and_inactive_tokens_are_refused(fdb: ForgeDB, conn: psycopg.Connection) -> None:
+def test_revoked_expired_and_inactive_tokens_are_refused(
+    fdb: ForgeDB, conn: psycopg.Connection
+) -> None:
     user = make_user(fdb)
     revoked = fdb.auth.create_access_token(user.id, name="a", scopes=["repo:read"])
     fdb.auth.revoke_access_token(user.id, revoked.access_token.id)
-    expiring = fdb.auth.create_access_token(user.id, name="b", scopes=["repo:read"], expires_in=timedelta(hours=1))
-    conn.execute("UPDATE access_tokens SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' WHERE name = 'b'")
+    expiring = fdb.auth.create_access_token(
+        user.id, name="b", scopes=["repo:read"], expires_in=timedelta(hours=1)
+    )
+    conn.execute(
+        "UPDATE access_tokens SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour' WHERE name = 'b'"
+    )
     for token, reason in ((revoked.token, "token_revoked"), (expiring.token, "token_expired")):
         with pytest.raises(AuthenticationFailed) as info:
             fdb.auth.verify_access_token(token, "repo:read")
@@ -339,7 +374,9 @@ def test_last_used_is_written_at_most_once_a_minute(fdb: ForgeDB, conn: psycopg.
         assert fdb.auth.verify_access_token(token, "repo:read").access_token.last_used_at == first
     assert conn.execute("SELECT xmin::text FROM access_tokens").fetchone() == version
     conn.execute("UPDATE access_tokens SET last_used_at = now() - interval '2 minutes'")
-    assert fdb.auth.verify_access_token(token, "repo:read").access_token.last_used_at > first - timedelta(minutes=1)
+    assert fdb.auth.verify_access_token(
+        token, "repo:read"
+    ).access_token.last_used_at > first - timedelta(minutes=1)
 
 
 def test_token_names_are_unique_among_live_tokens(fdb: ForgeDB) -> None:

@@ -194,7 +194,9 @@ def test_any_valid_message_round_trips(
 
 @given(st.text(max_size=400))
 def test_arbitrary_text_never_escapes_as_another_error(text: str) -> None:
+    reasons = set()
     try:
         parse_siwe_message(text)
     except AuthenticationFailed as exc:
-        assert exc.reason == "malformed_message"
+        reasons.add(exc.reason)
+    assert reasons <= {"malformed_message"}

@@ -65,7 +65,9 @@ def test_update_settings_and_archive(fdb: ForgeDB) -> None:
     with pytest.raises(Conflict, match="archived"):
         fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=A)
     assert fdb.repositories.update(repo.id, actor_id=owner.id, archived=False).archived is False
-    assert fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=A).targets == [A]
+    assert fdb.repositories.set_bookmark(
+        repo.id, actor_id=owner.id, name="main", targets=A
+    ).targets == [A]
 
 
 def test_delete_removes_the_repository(fdb: ForgeDB) -> None:
@@ -120,16 +122,26 @@ def test_list_for_viewer_holds_owned_and_collaborated(fdb: ForgeDB) -> None:
 def test_collaborators_roles_and_owner_rules(fdb: ForgeDB) -> None:
     owner, writer, stranger = make_user(fdb), make_user(fdb), make_user(fdb)
     repo = make_repository(fdb, owner, private=True)
-    granted = fdb.repositories.set_collaborator(repo.id, actor_id=owner.id, user_id=writer.id, role="write")
+    granted = fdb.repositories.set_collaborator(
+        repo.id, actor_id=owner.id, user_id=writer.id, role="write"
+    )
     assert granted.role == "write"
     with pytest.raises(PermissionDenied):
-        fdb.repositories.set_collaborator(repo.id, actor_id=writer.id, user_id=stranger.id, role="read")
+        fdb.repositories.set_collaborator(
+            repo.id, actor_id=writer.id, user_id=stranger.id, role="read"
+        )
     with pytest.raises(NotFound):
-        fdb.repositories.set_collaborator(repo.id, actor_id=stranger.id, user_id=stranger.id, role="admin")
+        fdb.repositories.set_collaborator(
+            repo.id, actor_id=stranger.id, user_id=stranger.id, role="admin"
+        )
     with pytest.raises(NotFound, match="owner"):
         fdb.repositories.set_collaborator(repo.id, actor_id=owner.id, user_id=owner.id, role="read")
-    assert [c.username for c in fdb.repositories.list_collaborators(repo.id, viewer_id=writer.id)] == [writer.username]
-    assert fdb.repositories.remove_collaborator(repo.id, actor_id=owner.id, user_id=writer.id) is True
+    assert [
+        c.username for c in fdb.repositories.list_collaborators(repo.id, viewer_id=writer.id)
+    ] == [writer.username]
+    assert (
+        fdb.repositories.remove_collaborator(repo.id, actor_id=owner.id, user_id=writer.id) is True
+    )
     with pytest.raises(NotFound):
         fdb.repositories.get_by_id(repo.id, viewer_id=writer.id)
 
@@ -137,15 +149,25 @@ def test_collaborators_roles_and_owner_rules(fdb: ForgeDB) -> None:
 def test_bookmarks_can_be_conflicted_and_moved_by_compare_and_swap(fdb: ForgeDB) -> None:
     owner = make_user(fdb)
     repo = make_repository(fdb, owner)
-    created = fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=A, expected_targets=[])
+    created = fdb.repositories.set_bookmark(
+        repo.id, actor_id=owner.id, name="main", targets=A, expected_targets=[]
+    )
     assert created.conflicted is False
     with pytest.raises(Conflict):
-        fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=B, expected_targets=[])
-    both = fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=[A, B], expected_targets=[A])
+        fdb.repositories.set_bookmark(
+            repo.id, actor_id=owner.id, name="main", targets=B, expected_targets=[]
+        )
+    both = fdb.repositories.set_bookmark(
+        repo.id, actor_id=owner.id, name="main", targets=[A, B], expected_targets=[A]
+    )
     assert both.conflicted is True
     with pytest.raises(Conflict):
-        fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=C, expected_targets=[A])
-    resolved = fdb.repositories.set_bookmark(repo.id, actor_id=owner.id, name="main", targets=C, expected_targets=[B, A])
+        fdb.repositories.set_bookmark(
+            repo.id, actor_id=owner.id, name="main", targets=C, expected_targets=[A]
+        )
+    resolved = fdb.repositories.set_bookmark(
+        repo.id, actor_id=owner.id, name="main", targets=C, expected_targets=[B, A]
+    )
     assert resolved.targets == [C]
     assert [b.name for b in fdb.repositories.list_bookmarks(repo.id)] == ["main"]
     assert fdb.repositories.delete_bookmark(repo.id, actor_id=owner.id, name="main") is True
@@ -175,13 +197,17 @@ def test_protection_rules_apply_by_glob(fdb: ForgeDB) -> None:
     owner = make_user(fdb)
     repo = make_repository(fdb, owner)
     fdb.repositories.protect(repo.id, actor_id=owner.id, pattern="main", required_approvals=2)
-    fdb.repositories.protect(repo.id, actor_id=owner.id, pattern="release/*", required_status_contexts=["ci"])
+    fdb.repositories.protect(
+        repo.id, actor_id=owner.id, pattern="release/*", required_status_contexts=["ci"]
+    )
     fdb.repositories.protect(repo.id, actor_id=owner.id, pattern="**", land_min_role="write")
     patterns = lambda name: [r.pattern for r in fdb.repositories.rules_for_bookmark(repo.id, name)]  # noqa: E731
     assert patterns("main") == ["**", "main"]
     assert patterns("release/1.0") == ["**", "release/*"]
     assert patterns("release/1.0/hotfix") == ["**"]
-    replaced = fdb.repositories.protect(repo.id, actor_id=owner.id, pattern="main", required_approvals=1)
+    replaced = fdb.repositories.protect(
+        repo.id, actor_id=owner.id, pattern="main", required_approvals=1
+    )
     assert replaced.required_approvals == 1
     assert fdb.repositories.unprotect(repo.id, actor_id=owner.id, pattern="main") is True
     assert len(fdb.repositories.list_protection_rules(repo.id)) == 2
@@ -194,26 +220,56 @@ def test_protection_rules_apply_by_glob(fdb: ForgeDB) -> None:
 READS: dict[str, Callable[[ForgeDB, Any, int | None], Any]] = {
     "get": lambda db, repo, viewer: db.repositories.get(repo.owner, repo.name, viewer_id=viewer),
     "get_by_id": lambda db, repo, viewer: db.repositories.get_by_id(repo.id, viewer_id=viewer),
-    "list_for_owner": lambda db, repo, viewer: db.repositories.list_for_owner(repo.owner, viewer_id=viewer).items,
-    "list_for_viewer": lambda db, repo, viewer: db.repositories.list_for_viewer(viewer).items if viewer else [],
+    "list_for_owner": lambda db, repo, viewer: (
+        db.repositories.list_for_owner(repo.owner, viewer_id=viewer).items
+    ),
+    "list_for_viewer": lambda db, repo, viewer: (
+        db.repositories.list_for_viewer(viewer).items if viewer else []
+    ),
     "list_public": lambda db, repo, viewer: db.repositories.list_public(viewer_id=viewer).items,
-    "list_collaborators": lambda db, repo, viewer: db.repositories.list_collaborators(repo.id, viewer_id=viewer),
-    "get_bookmark": lambda db, repo, viewer: db.repositories.get_bookmark(repo.id, "main", viewer_id=viewer),
-    "list_bookmarks": lambda db, repo, viewer: db.repositories.list_bookmarks(repo.id, viewer_id=viewer),
-    "list_branches": lambda db, repo, viewer: db.repositories.list_branches(repo.id, viewer_id=viewer),
-    "resolve_ref_name": lambda db, repo, viewer: db.repositories.resolve_ref_name(repo.id, "old", viewer_id=viewer),
-    "list_protection_rules": lambda db, repo, viewer: db.repositories.list_protection_rules(repo.id, viewer_id=viewer),
-    "rules_for_bookmark": lambda db, repo, viewer: db.repositories.rules_for_bookmark(repo.id, "main", viewer_id=viewer),
+    "list_collaborators": lambda db, repo, viewer: db.repositories.list_collaborators(
+        repo.id, viewer_id=viewer
+    ),
+    "get_bookmark": lambda db, repo, viewer: db.repositories.get_bookmark(
+        repo.id, "main", viewer_id=viewer
+    ),
+    "list_bookmarks": lambda db, repo, viewer: db.repositories.list_bookmarks(
+        repo.id, viewer_id=viewer
+    ),
+    "list_branches": lambda db, repo, viewer: db.repositories.list_branches(
+        repo.id, viewer_id=viewer
+    ),
+    "resolve_ref_name": lambda db, repo, viewer: db.repositories.resolve_ref_name(
+        repo.id, "old", viewer_id=viewer
+    ),
+    "list_protection_rules": lambda db, repo, viewer: db.repositories.list_protection_rules(
+        repo.id, viewer_id=viewer
+    ),
+    "rules_for_bookmark": lambda db, repo, viewer: db.repositories.rules_for_bookmark(
+        repo.id, "main", viewer_id=viewer
+    ),
 }
 WRITES = {
-    "create", "update", "rename", "delete", "set_collaborator", "remove_collaborator",
-    "set_bookmark", "delete_bookmark", "rename_bookmark", "set_branch", "delete_branch",
-    "protect", "unprotect",
+    "create",
+    "update",
+    "rename",
+    "delete",
+    "set_collaborator",
+    "remove_collaborator",
+    "set_bookmark",
+    "delete_bookmark",
+    "rename_bookmark",
+    "set_branch",
+    "delete_branch",
+    "protect",
+    "unprotect",
 }
 
 
 def test_every_operation_is_classified_as_read_or_write() -> None:
-    operations = {name for name, value in vars(Repositories).items() if isinstance(value, operation)}
+    operations = {
+        name for name, value in vars(Repositories).items() if isinstance(value, operation)
+    }
     assert operations == set(READS) | WRITES
 
 
@@ -236,7 +292,9 @@ def _shows(result: Any, repo: Any) -> bool:
 
 
 @pytest.mark.parametrize("read", sorted(READS))
-def test_private_repository_is_invisible_to_strangers_and_anonymous(fdb: ForgeDB, read: str) -> None:
+def test_private_repository_is_invisible_to_strangers_and_anonymous(
+    fdb: ForgeDB, read: str
+) -> None:
     _, _, stranger, repo = _private_world(fdb)
     for viewer in (stranger.id, None):
         try:
@@ -269,7 +327,10 @@ def test_bookmark_writes_need_write_role(fdb: ForgeDB, role: str, allowed: bool)
     repo = make_repository(fdb, owner)
     fdb.repositories.set_collaborator(repo.id, actor_id=owner.id, user_id=member.id, role=role)  # type: ignore[arg-type]
     if allowed:
-        assert fdb.repositories.set_bookmark(repo.id, actor_id=member.id, name="x", targets=A).name == "x"
+        assert (
+            fdb.repositories.set_bookmark(repo.id, actor_id=member.id, name="x", targets=A).name
+            == "x"
+        )
     else:
         with pytest.raises(PermissionDenied, match="write"):
             fdb.repositories.set_bookmark(repo.id, actor_id=member.id, name="x", targets=A)

@@ -30,7 +30,9 @@ def test_usernames_are_unique_case_insensitively(fdb: ForgeDB) -> None:
     assert "a user with this username" in str(info.value)
 
 
-@pytest.mark.parametrize("name", ["", "-lead", "trail-", "dou--ble", "a" * 40, "sp ace", "ünï", "a_b"])
+@pytest.mark.parametrize(
+    "name", ["", "-lead", "trail-", "dou--ble", "a" * 40, "sp ace", "ünï", "a_b"]
+)
 def test_bad_usernames_are_invalid_input(fdb: ForgeDB, name: str) -> None:
     with pytest.raises(InvalidInput) as info:
         fdb.users.create(username=name)
@@ -145,7 +147,9 @@ def test_malformed_email_is_invalid_input(fdb: ForgeDB, email: str) -> None:
     assert info.value.field == "email"
 
 
-def test_one_primary_email_is_enforced_by_the_database(db: ForgeDB, conn: psycopg.Connection) -> None:
+def test_one_primary_email_is_enforced_by_the_database(
+    db: ForgeDB, conn: psycopg.Connection
+) -> None:
     user = make_user(db)
     db.users.add_email(user.id, "a@example.org", primary=True)
     with pytest.raises(psycopg.errors.ExclusionViolation):

@@ -52,7 +52,7 @@ register_constraint_messages(
         "users_display_name_check": "display name: at most 255 characters",
         "email_addresses_email_lower_key": "this email address is already in use",
         "email_addresses_email_check": "email address: user@domain, 3-254 characters",
-        "email_addresses_one_primary": "a user has at most one primary email address",
+        "email_addresses_one_primary_excl": "a user has at most one primary email address",
     }
 )
 

@@ -13,7 +13,7 @@ import pytest
 
 
 def user(conn: psycopg.Connection[Any], username: str | None = None, *, active: bool = True) -> int:
-    name = username or f"u{secrets.token_hex(6)}"
+    name = f"u{secrets.token_hex(6)}" if username is None else username
     row = conn.execute(
         "INSERT INTO users (username, wallet_address, active) VALUES (%s, %s, %s) RETURNING id",
         (name, "0x" + secrets.token_hex(20), active),
@@ -27,7 +27,7 @@ def repository(
 ) -> int:
     row = conn.execute(
         "INSERT INTO repositories (owner_id, name, private) VALUES (%s, %s, %s) RETURNING id",
-        (owner_id, name or f"r{secrets.token_hex(6)}", private),
+        (owner_id, f"r{secrets.token_hex(6)}" if name is None else name, private),
     ).fetchone()
     assert row is not None
     return int(row[0])

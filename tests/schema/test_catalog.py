@@ -34,7 +34,42 @@ class Table:
     triggers: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, Table]:
+_GLOBAL_FACTS = {
+    "timestamp_columns": """
+        SELECT c.relname || '.' || a.attname
+          FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped
+           AND a.atttypid IN ('timestamp'::regtype, 'timestamp[]'::regtype)
+           AND c.relname NOT LIKE '\\_yoyo\\_%' AND c.relname <> 'yoyo_lock'
+        """,
+    "timestamp_functions": """
+        SELECT p.oid::regprocedure::text
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public'
+           AND ('timestamp'::regtype = ANY (coalesce(p.proallargtypes, p.proargtypes::oid[]))
+                OR p.prorettype = 'timestamp'::regtype)
+        """,
+    "enum_types": """
+        SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+         WHERE n.nspname = 'public' AND t.typtype = 'e'
+        """,
+    "uncommented_functions": """
+        SELECT p.oid::regprocedure::text
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+         WHERE n.nspname = 'public' AND coalesce(obj_description(p.oid, 'pg_proc'), '') = ''
+        """,
+}
+
+
+@dataclass
+class Catalog:
+    tables: dict[str, Table]
+    facts: dict[str, list[str]]
+
+
+def _snapshot(conn: psycopg.Connection[Any]) -> Catalog:
     tables: dict[str, Table] = {}
     for name, comment in conn.execute(
         """
@@ -87,9 +122,9 @@ def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, Table]:
                     "on_delete": on_delete,
                 }
             )
-    for table, name, columns, predicate in conn.execute(
+    for table, name, unique, columns, predicate in conn.execute(
         """
-        SELECT c.relname, ic.relname,
+        SELECT c.relname, ic.relname, i.indisunique,
                ARRAY(SELECT coalesce(a.attname::text, '<expression>')
                        FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS u(attnum, o)
                        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.attnum
@@ -104,7 +139,7 @@ def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, Table]:
     ):
         if table in tables:
             tables[table].indexes.append(
-                {"name": name, "columns": list(columns), "predicate": predicate}
+                {"name": name, "unique": unique, "columns": list(columns), "predicate": predicate}
             )
     for table, name, function, tgtype, columns in conn.execute(
         """
@@ -120,19 +155,26 @@ def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, Table]:
             tables[table].triggers.append(
                 {"name": name, "function": function, "type": tgtype, "columns": list(columns)}
             )
-    return tables
+    facts = {key: [row[0] for row in conn.execute(query)] for key, query in _GLOBAL_FACTS.items()}
+    return Catalog(tables, facts)
 
 
-_CACHE: dict[str, dict[str, Table]] = {}
+_CACHE: dict[str, Catalog] = {}
 
 
 @pytest.fixture
-def catalog(request: pytest.FixtureRequest) -> dict[str, Table]:
-    """The schema's catalog, read once per process: every test database is the same schema."""
-    if "tables" not in _CACHE:
+def schema_catalog(request: pytest.FixtureRequest) -> Catalog:
+    """The schema's catalog, read once per process: every test database holds the same schema,
+    so one snapshot serves every case (a database per case would cost a clone each)."""
+    if "catalog" not in _CACHE:
         conn: psycopg.Connection[Any] = request.getfixturevalue("conn")
-        _CACHE["tables"] = _snapshot(conn)
-    return _CACHE["tables"]
+        _CACHE["catalog"] = _snapshot(conn)
+    return _CACHE["catalog"]
+
+
+@pytest.fixture
+def catalog(schema_catalog: Catalog) -> dict[str, Table]:
+    return schema_catalog.tables
 
 
 def _is_before_update_row(trigger: dict[str, Any]) -> bool:
@@ -179,15 +221,21 @@ def test_rows_are_timestamped_on_update_or_immutable(catalog: dict[str, Table], 
             "now()",
         )
         maintained = [
-            t for t in info.triggers if t["function"] == "set_updated_at" and _is_before_update_row(t)
+            t
+            for t in info.triggers
+            if t["function"] == "set_updated_at" and _is_before_update_row(t)
         ]
         assert len(maintained) == 1, f"{table}.updated_at is not maintained by set_updated_at()"
     else:
         refused = [
-            t for t in info.triggers if t["function"] == "refuse_update" and _is_before_update_row(t)
+            t
+            for t in info.triggers
+            if t["function"] == "refuse_update" and _is_before_update_row(t)
         ]
         assert refused, f"{table} has no updated_at, so it must refuse UPDATE (refuse_update())"
-        assert "append-only" in (info.comment or "").lower(), "the table comment must say it is append-only"
+        assert "append-only" in (info.comment or "").lower(), (
+            "the table comment must say it is append-only"
+        )
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -198,6 +246,19 @@ def test_foreign_keys_have_a_deliberate_on_delete(catalog: dict[str, Table], tab
         c["name"] for c in catalog[table].constraints if c["type"] == "f" and c["on_delete"] == "a"
     ]
     assert implicit == []
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_append_only_tables_have_no_set_null_foreign_keys(
+    catalog: dict[str, Table], table: str
+) -> None:
+    # ON DELETE SET NULL is an UPDATE of the child, which refuse_update() would reject, making
+    # the parent impossible to delete.
+    info = catalog[table]
+    if "updated_at" in info.columns:
+        return
+    set_null = [c["name"] for c in info.constraints if c["type"] == "f" and c["on_delete"] == "n"]
+    assert set_null == []
 
 
 _NOT_NULL = re.compile(r"^\(?(\w+) IS NOT NULL\)?$")
@@ -223,6 +284,40 @@ def test_foreign_keys_are_backed_by_an_index(catalog: dict[str, Table], table: s
         if c["type"] == "f" and not any(_covers(i, c["columns"]) for i in info.indexes)
     ]
     assert unindexed == []
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_constraint_and_index_names_follow_the_convention(
+    catalog: dict[str, Table], table: str
+) -> None:
+    # <table>_<what>_{pkey,fkey,check,key,excl} for constraints; unique indexes end in _key,
+    # exclusion constraints' indexes in _excl, the others in _idx. The Python layer maps errors by these names, so they are part of the API.
+    # (PostgreSQL 18 also lists NOT NULL constraints, named <table>_<column>_not_null.)
+    suffixes = {
+        "p": "_pkey",
+        "f": "_fkey",
+        "c": "_check",
+        "u": "_key",
+        "x": "_excl",
+        "n": "_not_null",
+    }
+    info = catalog[table]
+    wrong = [
+        c["name"]
+        for c in info.constraints
+        if not (
+            c["name"].startswith(f"{table}_") and c["name"].endswith(suffixes.get(c["type"], "?"))
+        )
+    ]
+    wrong += [
+        i["name"]
+        for i in info.indexes
+        if not (
+            i["name"].startswith(f"{table}_")
+            and i["name"].endswith(("_key", "_pkey") if i["unique"] else ("_idx", "_excl"))
+        )
+    ]
+    assert wrong == []
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -255,7 +350,8 @@ def _limits(column: str, definition: str, is_array: bool) -> bool:
     if re.search(rf"is_valid_ref_name\((translate\()?{c}\b", definition):
         return True
     return any(
-        _bounded_regex(m.group(1)) for m in re.finditer(rf"\({c} ~ '((?:[^']|'')*)'::text\)", definition)
+        _bounded_regex(m.group(1))
+        for m in re.finditer(rf"\({c} ~ '((?:[^']|'')*)'::text\)", definition)
     )
 
 
@@ -276,48 +372,17 @@ def test_text_columns_have_a_length_limit(catalog: dict[str, Table], table: str)
 # --- the whole schema --------------------------------------------------------------------------
 
 
-def test_no_timestamp_without_time_zone(conn: psycopg.Connection[Any]) -> None:
-    columns = conn.execute(
-        """
-        SELECT c.relname || '.' || a.attname
-          FROM pg_attribute a
-          JOIN pg_class c ON c.oid = a.attrelid
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'public' AND a.attnum > 0 AND NOT a.attisdropped
-           AND a.atttypid IN ('timestamp'::regtype, 'timestamp[]'::regtype)
-        """
-    ).fetchall()
-    functions = conn.execute(
-        """
-        SELECT p.proname
-          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE n.nspname = 'public'
-           AND ('timestamp'::regtype = ANY (coalesce(p.proallargtypes, p.proargtypes::oid[]))
-                OR p.prorettype = 'timestamp'::regtype)
-        """
-    ).fetchall()
-    assert (columns, functions) == ([], [])
+def test_no_timestamp_without_time_zone(schema_catalog: Catalog) -> None:
+    facts = schema_catalog.facts
+    assert (facts["timestamp_columns"], facts["timestamp_functions"]) == ([], [])
 
 
-def test_no_enum_types(conn: psycopg.Connection[Any]) -> None:
-    enums = conn.execute(
-        """
-        SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-         WHERE n.nspname = 'public' AND t.typtype = 'e'
-        """
-    ).fetchall()
-    assert enums == []
+def test_no_enum_types(schema_catalog: Catalog) -> None:
+    assert schema_catalog.facts["enum_types"] == []
 
 
-def test_every_function_is_commented(conn: psycopg.Connection[Any]) -> None:
-    uncommented = conn.execute(
-        """
-        SELECT p.oid::regprocedure::text
-          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-         WHERE n.nspname = 'public' AND coalesce(obj_description(p.oid, 'pg_proc'), '') = ''
-        """
-    ).fetchall()
-    assert uncommented == []
+def test_every_function_is_commented(schema_catalog: Catalog) -> None:
+    assert schema_catalog.facts["uncommented_functions"] == []
 
 
 def test_uuid_keys_default_to_uuid_generate_v7(catalog: dict[str, Table]) -> None:

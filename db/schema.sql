@@ -1,0 +1,2686 @@
+-- forge_db: the whole schema of a fresh database.
+--
+-- This file is the single source of truth; db/migrations/ must produce exactly the same catalog
+-- (the drift check compares them). It loads on PostgreSQL 15 and 18 and needs no extension.
+--
+-- Conventions, applied everywhere:
+--   * Everything lives in schema public, snake_case.
+--   * Every table has a primary key and created_at timestamptz NOT NULL DEFAULT now().
+--     Tables whose rows change carry updated_at, maintained by the one trigger function
+--     set_updated_at(). Tables without updated_at are immutable: refuse_update() rejects UPDATE,
+--     so "no updated_at" is a promise the database keeps, not a convention.
+--   * Enum-like columns are text with a named CHECK (never enum types: adding a value to a CHECK
+--     is one transactional statement, and the vocabulary reads in \d+).
+--   * Human-scale rows use bigint identities; machine-rate rows use UUIDv7 (time-ordered, so
+--     keyset pagination by id is pagination by creation time, and inserts stay index-local).
+--   * Case-insensitive uniqueness is a unique index on lower(col).
+--   * Every user-supplied text has a length limit, as a named CHECK.
+--   * Every foreign key has a deliberate ON DELETE: CASCADE for owned children, SET NULL for
+--     authorship (history survives a deleted user), RESTRICT for shared content-addressed blobs.
+--     Every foreign key is backed by an index whose leading columns are the key's columns.
+--   * Rows scoped to a repository carry repository_id. When a row references two rows of the
+--     same repository, the foreign keys are composite (repository_id, x_id), so rows of two
+--     repositories can never be mixed (a private row can never be reached through a public one).
+--   * Functions and triggers raise SQLSTATEs of class FD, mapped by the Python layer:
+--     FDN01 not found, FDA01 already exists, FDC01 conflict (state machine, cycle, limit,
+--     concurrency refusal), FDI01 invalid input, FDP01 permission denied.
+--   * jj ids are text with format CHECKs and COLLATE "C", so a prefix lookup
+--     (col >= $p AND col < $p || '~') is a btree range scan.
+--
+-- Sections: 0 foundations, 1 users, 2 auth, 3 repositories, 4 issues, 5 collaboration,
+-- 6 landing & review, 7 jj & changes, 8 infrastructure & coordination, 9 workflows & agents.
+
+
+-- =============================================================================================
+-- 0. Foundations: shared functions used by the tables below
+-- =============================================================================================
+
+-- RFC 9562 UUIDv7: 48-bit unix epoch milliseconds, version 7, 12 bits of sub-millisecond
+-- precision (method 3 of RFC 9562 section 6.2, as PostgreSQL 18's uuidv7() does), the variant,
+-- then 62 random bits. The random part comes from gen_random_uuid(), whose variant bits are
+-- already 10. One body on every server version, so the drift check sees one catalog; the
+-- built-in uuidv7() of PostgreSQL 18 is not used for that reason.
+CREATE FUNCTION uuid_generate_v7() RETURNS uuid
+LANGUAGE sql VOLATILE PARALLEL SAFE
+AS $$
+    SELECT encode(
+               substring(int8send(t.us / 1000) FROM 3)                         -- 48-bit ms
+            || int2send((28672 + ((t.us % 1000) * 4096 / 1000))::smallint)     -- 0x7000 | 12-bit fraction
+            || substring(uuid_send(gen_random_uuid()) FROM 9),                 -- variant + random
+           'hex')::uuid
+    FROM (SELECT floor(extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us) AS t
+$$;
+
+COMMENT ON FUNCTION uuid_generate_v7() IS
+    'RFC 9562 UUIDv7 (unix ms, 12-bit sub-ms fraction, random rest): default id of machine-rate rows. Same body on PostgreSQL 15 and 18.';
+
+-- The one updated_at trigger function. now() is the transaction start time, so every row a
+-- transaction touches gets the same updated_at; that keeps a multi-row operation one instant.
+CREATE FUNCTION set_updated_at() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION set_updated_at() IS
+    'BEFORE UPDATE row trigger shared by every table with an updated_at column.';
+
+-- Immutable (append-only) tables attach this as a BEFORE UPDATE trigger. DELETE stays allowed:
+-- retention and ON DELETE CASCADE must still work.
+CREATE FUNCTION refuse_update() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: rows cannot be updated', TG_TABLE_NAME
+        USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, CONSTRAINT = TG_TABLE_NAME || '_append_only';
+END
+$$;
+
+COMMENT ON FUNCTION refuse_update() IS
+    'BEFORE UPDATE row trigger of append-only tables: raises FDC01 (constraint name <table>_append_only).';
+
+-- State machines, declared where the trigger is created: each argument is one allowed
+-- transition 'from>to'. Unchanged states always pass (a lease renewal, an attempt count).
+CREATE FUNCTION enforce_state_transition() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.state IS DISTINCT FROM OLD.state
+       AND NOT (OLD.state || '>' || NEW.state) = ANY (TG_ARGV) THEN
+        RAISE EXCEPTION '%: state cannot change from % to %', TG_TABLE_NAME, OLD.state, NEW.state
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, COLUMN = 'state',
+                  CONSTRAINT = TG_TABLE_NAME || '_state_transition';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION enforce_state_transition() IS
+    'BEFORE UPDATE OF state row trigger; its arguments list the allowed transitions as ''from>to''. Refusal raises FDC01.';
+
+-- Lets a single statement refuse with a typed error from inside an expression, e.g.
+-- coalesce((SELECT id ...), raise_error('FDN01', 'issue #7 not found')) or
+-- CASE WHEN ... THEN raise_error('FDI01', '...') END. VOLATILE, so the planner never evaluates
+-- it ahead of time: it raises only when the branch that calls it is reached. It never returns;
+-- bigint is declared so that it fits where ids are expected.
+CREATE FUNCTION raise_error(p_sqlstate text, p_message text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF p_sqlstate IS NULL OR p_sqlstate !~ '^FD[A-Z0-9]{3}$' THEN
+        RAISE EXCEPTION 'raise_error: % is not a forge SQLSTATE (class FD)', p_sqlstate
+            USING ERRCODE = 'FDI01';
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = p_sqlstate, MESSAGE = coalesce(p_message, p_sqlstate);
+END
+$$;
+
+COMMENT ON FUNCTION raise_error(text, text) IS
+    'Raises an error of class FD (FDN01 not found, FDA01 already exists, FDC01 conflict, FDI01 invalid input, FDP01 permission denied) with the message given; usable inside expressions. Never returns.';
+
+-- Git/jj reference names (bookmarks, branches): the rules of git check-ref-format that matter
+-- for safety, so a name is always usable as a ref, a URL segment and a CLI argument.
+CREATE FUNCTION is_valid_ref_name(p_name text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT char_length(p_name) BETWEEN 1 AND 255
+       AND p_name !~ '[[:cntrl:][:space:]~^:?*\[\\]'
+       AND p_name !~ '(^|/)\.|\.\.|@\{|//|^/|/$|\.lock(/|$)|\.$|^-'
+       AND p_name <> '@'
+$$;
+
+COMMENT ON FUNCTION is_valid_ref_name(text) IS
+    'True when the text is a valid bookmark/branch name (git check-ref-format rules, at most 255 characters).';
+
+-- Glob patterns of protected branches: ** matches anything, * and ? match within one path
+-- segment. Regex metacharacters of the pattern are escaped first, so a pattern can never be a
+-- regex injection. chr(1) stands in for ** while * is rewritten (names cannot contain it).
+CREATE FUNCTION branch_pattern_matches(p_pattern text, p_name text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+    SELECT p_name ~ ('^' || replace(replace(replace(replace(
+               regexp_replace(p_pattern, '([.+^$(){}|\[\]\\])', '\\\1', 'g'),
+               '**', chr(1)), '?', '[^/]'), '*', '[^/]*'), chr(1), '.*') || '$')
+$$;
+
+COMMENT ON FUNCTION branch_pattern_matches(text, text) IS
+    'Glob match of a protected-branch pattern against a bookmark name: ** any characters, * and ? within one /-separated segment.';
+
+
+-- =============================================================================================
+-- 1. Users
+-- =============================================================================================
+
+CREATE TABLE users (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    username        text NOT NULL,
+    wallet_address  text,
+    display_name    text,
+    active          boolean NOT NULL DEFAULT true,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- 1-39 of [A-Za-z0-9-], no leading, trailing or double hyphen (GitHub's rule, so names
+    -- are portable between forges).
+    CONSTRAINT users_username_check
+        CHECK (char_length(username) <= 39 AND username ~ '^[A-Za-z0-9]+(-[A-Za-z0-9]+)*$'),
+    -- Canonical form only (lowercase); EIP-55 checksums are verified and folded by the caller,
+    -- so equality and uniqueness are plain text comparisons.
+    CONSTRAINT users_wallet_address_check
+        CHECK (wallet_address ~ '^0x[0-9a-f]{40}$'),
+    -- eth-<first 16 hex digits of the wallet> is the name a wallet's first sign-in takes; only
+    -- that wallet's account may hold it, so no one can squat the name a sign-in will need.
+    CONSTRAINT users_username_reserved_check
+        CHECK (lower(username) !~ '^eth-[0-9a-f]{16}$'
+               OR (wallet_address IS NOT NULL AND lower(username) = 'eth-' || substr(wallet_address, 3, 16))),
+    CONSTRAINT users_display_name_check
+        CHECK (char_length(display_name) <= 255)
+);
+
+CREATE UNIQUE INDEX users_username_lower_key ON users (lower(username));
+CREATE UNIQUE INDEX users_wallet_address_key ON users (wallet_address);
+
+CREATE TRIGGER users_set_updated_at BEFORE UPDATE ON users
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE users IS
+    'People and agents with an account. Addressed by id; username is unique case-insensitively.';
+COMMENT ON COLUMN users.username IS
+    'Shown as typed; unique on lower(username) (users_username_lower_key).';
+COMMENT ON COLUMN users.wallet_address IS
+    'Ethereum address used for Sign-In with Ethereum, lowercase 0x + 40 hex. NULL for accounts that authenticate only with access tokens (agents, bots).';
+COMMENT ON COLUMN users.active IS
+    'false = deactivated: cannot sign in, sessions and tokens stop working, and repository_access_level() grants nothing beyond public read.';
+
+
+CREATE TABLE email_addresses (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id      bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email        text NOT NULL,
+    verified_at  timestamptz,
+    verified     boolean NOT NULL GENERATED ALWAYS AS (verified_at IS NOT NULL) STORED,
+    is_primary   boolean NOT NULL DEFAULT false,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT email_addresses_email_check
+        CHECK (char_length(email) BETWEEN 3 AND 254
+               AND email ~ '^[^@[:space:][:cntrl:]]+@[^@[:space:][:cntrl:]]+$')
+);
+
+CREATE UNIQUE INDEX email_addresses_email_lower_key ON email_addresses (lower(email));
+-- At most one primary per user; "exactly one" is the caller's job, because a user may have no
+-- address at all. An exclusion constraint rather than a unique index because it can be
+-- deferred to the end of the statement: one UPDATE can then move the flag from the old primary
+-- to the new one whatever order it visits the two rows in.
+ALTER TABLE email_addresses ADD CONSTRAINT email_addresses_one_primary_excl
+    EXCLUDE USING btree (user_id WITH =) WHERE (is_primary) DEFERRABLE INITIALLY IMMEDIATE;
+CREATE INDEX email_addresses_user_id_idx ON email_addresses (user_id, id);
+
+CREATE TRIGGER email_addresses_set_updated_at BEFORE UPDATE ON email_addresses
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE email_addresses IS
+    'A user''s email addresses; unique across all users case-insensitively, at most one primary per user.';
+COMMENT ON COLUMN email_addresses.verified IS
+    'Derived from verified_at, so the flag and the time can never disagree.';
+
+
+-- =============================================================================================
+-- 2. Auth: Sign-In with Ethereum nonces, browser sessions, access tokens
+-- =============================================================================================
+
+CREATE TABLE siwe_nonces (
+    nonce        text PRIMARY KEY,
+    domain       text,
+    address      text,
+    expires_at   timestamptz NOT NULL,
+    consumed_at  timestamptz,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    -- EIP-4361 asks for at least 8 alphanumerics; 16 keeps guessing out of reach.
+    CONSTRAINT siwe_nonces_nonce_check CHECK (nonce ~ '^[A-Za-z0-9]{16,128}$'),
+    CONSTRAINT siwe_nonces_domain_check
+        CHECK (char_length(domain) BETWEEN 1 AND 253 AND domain !~ '[[:space:][:cntrl:]]'),
+    CONSTRAINT siwe_nonces_address_check CHECK (address ~ '^0x[0-9a-f]{40}$')
+);
+
+CREATE INDEX siwe_nonces_expires_at_idx ON siwe_nonces (expires_at);
+
+CREATE TRIGGER siwe_nonces_set_updated_at BEFORE UPDATE ON siwe_nonces
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE siwe_nonces IS
+    'EIP-4361 nonces. Single use: sign-in consumes one with UPDATE ... SET consumed_at = now() WHERE consumed_at IS NULL AND expires_at > now(), which exactly one concurrent replay can win. Expired rows are purged by expires_at.';
+COMMENT ON COLUMN siwe_nonces.domain IS
+    'When set, the signed message must name this domain (RFC 3986 authority).';
+COMMENT ON COLUMN siwe_nonces.address IS
+    'When set, only this wallet (canonical lowercase) may use the nonce.';
+COMMENT ON COLUMN siwe_nonces.consumed_at IS 'Set when a sign-in uses the nonce; a consumed nonce never works again.';
+
+
+CREATE TABLE auth_sessions (
+    id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id              bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    token_digest         bytea NOT NULL,
+    expires_at           timestamptz NOT NULL,
+    idle_timeout         interval NOT NULL,
+    absolute_expires_at  timestamptz NOT NULL,
+    last_seen_at         timestamptz NOT NULL DEFAULT now(),
+    user_agent           text,
+    ip                   inet,
+    revoked_at           timestamptz,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT auth_sessions_token_digest_check CHECK (octet_length(token_digest) = 32),
+    CONSTRAINT auth_sessions_token_digest_key UNIQUE (token_digest),
+    -- Sliding expiry never passes the absolute limit: refreshing uses least(..., absolute).
+    CONSTRAINT auth_sessions_expiry_check CHECK (expires_at <= absolute_expires_at),
+    CONSTRAINT auth_sessions_idle_timeout_check
+        CHECK (idle_timeout > interval '0' AND idle_timeout <= interval '366 days'),
+    CONSTRAINT auth_sessions_user_agent_check CHECK (char_length(user_agent) <= 1024)
+);
+
+CREATE INDEX auth_sessions_user_id_idx ON auth_sessions (user_id, created_at, id);
+CREATE INDEX auth_sessions_expires_at_idx ON auth_sessions (expires_at);
+
+CREATE TRIGGER auth_sessions_set_updated_at BEFORE UPDATE ON auth_sessions
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE auth_sessions IS
+    'Browser sessions created by Sign-In with Ethereum. The token is shown once; only its SHA-256 digest is stored.';
+COMMENT ON COLUMN auth_sessions.token_digest IS 'sha256(token), 32 bytes; the token itself is never stored.';
+COMMENT ON COLUMN auth_sessions.expires_at IS
+    'Sliding expiry, extended on use (when more than half of its lifetime has passed), never beyond absolute_expires_at.';
+COMMENT ON COLUMN auth_sessions.idle_timeout IS
+    'The sliding window: a use after more than half of it has passed moves expires_at to now() + idle_timeout (capped by absolute_expires_at).';
+COMMENT ON COLUMN auth_sessions.absolute_expires_at IS 'Hard end of the session, however active it is.';
+COMMENT ON COLUMN auth_sessions.revoked_at IS 'Set by sign-out or revoke-all; a revoked session never works again.';
+COMMENT ON COLUMN auth_sessions.last_seen_at IS 'Last authenticated request (refreshed together with the sliding expiry).';
+COMMENT ON COLUMN auth_sessions.ip IS 'Client address at sign-in.';
+
+
+CREATE TABLE access_tokens (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name          text NOT NULL,
+    token_digest  bytea NOT NULL,
+    token_hint    text NOT NULL,
+    scopes        text[] NOT NULL,
+    expires_at    timestamptz,
+    last_used_at  timestamptz,
+    revoked_at    timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT access_tokens_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND btrim(name) <> '' AND name !~ '[[:cntrl:]]'),
+    CONSTRAINT access_tokens_token_digest_check CHECK (octet_length(token_digest) = 32),
+    CONSTRAINT access_tokens_token_digest_key UNIQUE (token_digest),
+    CONSTRAINT access_tokens_token_hint_check CHECK (token_hint ~ '^[A-Za-z0-9_]{4,16}$'),
+    CONSTRAINT access_tokens_scopes_check
+        CHECK (cardinality(scopes) BETWEEN 1 AND 16
+               AND array_position(scopes, NULL) IS NULL
+               AND scopes <@ ARRAY['repo:read', 'repo:write', 'repo:admin', 'issues:read', 'issues:write',
+                                   'user:read', 'user:write', 'workflows:write', 'admin']::text[])
+);
+
+-- Names are unique among a user's live tokens; a revoked token frees its name.
+CREATE UNIQUE INDEX access_tokens_user_id_name_lower_key
+    ON access_tokens (user_id, lower(name)) WHERE revoked_at IS NULL;
+CREATE INDEX access_tokens_user_id_idx ON access_tokens (user_id, created_at, id);
+
+CREATE TRIGGER access_tokens_set_updated_at BEFORE UPDATE ON access_tokens
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE access_tokens IS
+    'Personal access tokens for the API and agents: named, scoped, optionally expiring. Shown once; only the SHA-256 digest is stored.';
+COMMENT ON COLUMN access_tokens.token_hint IS
+    'The recognisable prefix and a few leading characters (e.g. fdb_a1B2), so a user can tell tokens apart and a leaked token can be matched; never enough to use it.';
+COMMENT ON COLUMN access_tokens.scopes IS
+    'Fixed vocabulary (access_tokens_scopes_check). admin implies every other scope; the caller decides implication.';
+COMMENT ON COLUMN access_tokens.last_used_at IS
+    'Refreshed at most once a minute (UPDATE ... WHERE last_used_at < now() - interval ''1 minute''), so verification does not write on every call.';
+COMMENT ON COLUMN access_tokens.expires_at IS 'NULL = does not expire (until revoked).';
+COMMENT ON COLUMN access_tokens.revoked_at IS 'Set on revoke; a revoked token never works again and frees its name.';
+
+
+-- =============================================================================================
+-- 3. Repositories: repositories, redirects, collaborators and access, branches and bookmarks
+-- =============================================================================================
+
+CREATE TABLE repositories (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner_id          bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name              text NOT NULL,
+    description       text NOT NULL DEFAULT '',
+    private           boolean NOT NULL DEFAULT false,
+    archived          boolean NOT NULL DEFAULT false,
+    default_bookmark  text NOT NULL DEFAULT 'main',
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    -- 1-100 of [A-Za-z0-9._-], not . or .., not ending in .git (any case): the name is a path
+    -- segment of clone URLs.
+    CONSTRAINT repositories_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100
+               AND name ~ '^[A-Za-z0-9._-]+$'
+               AND name NOT IN ('.', '..')
+               AND lower(name) !~ '\.git$'),
+    CONSTRAINT repositories_description_check CHECK (char_length(description) <= 2000),
+    CONSTRAINT repositories_default_bookmark_check CHECK (is_valid_ref_name(default_bookmark))
+);
+
+CREATE UNIQUE INDEX repositories_owner_id_name_lower_key ON repositories (owner_id, lower(name));
+CREATE INDEX repositories_owner_id_updated_at_idx ON repositories (owner_id, updated_at, id);
+-- The public catalogue ("explore"), newest first by keyset.
+CREATE INDEX repositories_public_created_at_idx ON repositories (created_at, id) WHERE NOT private;
+
+CREATE TRIGGER repositories_set_updated_at BEFORE UPDATE ON repositories
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE repositories IS
+    'jj repositories, owned by a user; name unique per owner case-insensitively. Renames leave a row in repository_redirects.';
+COMMENT ON COLUMN repositories.private IS
+    'Private repositories are invisible (not found, not forbidden) to anyone without a role: see repository_access_level().';
+COMMENT ON COLUMN repositories.archived IS 'Read-only: the data layer refuses writes with Conflict.';
+COMMENT ON COLUMN repositories.default_bookmark IS 'The jj bookmark shown and landed on by default.';
+
+
+CREATE TABLE repository_redirects (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    old_name       text NOT NULL,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT repository_redirects_old_name_check CHECK (char_length(old_name) BETWEEN 1 AND 100)
+);
+
+CREATE UNIQUE INDEX repository_redirects_owner_id_old_name_lower_key
+    ON repository_redirects (owner_id, lower(old_name));
+CREATE INDEX repository_redirects_repository_id_idx ON repository_redirects (repository_id);
+
+CREATE TRIGGER repository_redirects_set_updated_at BEFORE UPDATE ON repository_redirects
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE repository_redirects IS
+    'Former owner/name pairs of renamed or transferred repositories, so old URLs keep resolving. Maintained by the repositories_redirects trigger: a rename records the old name, and a repository taking a name drops the redirect it shadows.';
+COMMENT ON COLUMN repository_redirects.old_name IS 'The former name, as it was spelled; matched case-insensitively.';
+COMMENT ON COLUMN repository_redirects.owner_id IS 'The former owner (differs from the repository''s owner after a transfer).';
+
+-- A rename is one UPDATE of repositories; the redirect bookkeeping follows in the same
+-- statement, so no caller can forget it and a live name always wins over a redirect.
+CREATE FUNCTION repositories_maintain_redirects() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM repository_redirects
+     WHERE owner_id = NEW.owner_id AND lower(old_name) = lower(NEW.name);
+    IF TG_OP = 'UPDATE' AND (OLD.owner_id, lower(OLD.name)) IS DISTINCT FROM (NEW.owner_id, lower(NEW.name)) THEN
+        INSERT INTO repository_redirects AS r (owner_id, old_name, repository_id)
+        VALUES (OLD.owner_id, OLD.name, NEW.id)
+        ON CONFLICT (owner_id, lower(old_name))
+        DO UPDATE SET old_name = EXCLUDED.old_name, repository_id = EXCLUDED.repository_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION repositories_maintain_redirects() IS
+    'AFTER INSERT/UPDATE OF owner_id, name on repositories: records the old name on rename or transfer and removes a redirect shadowed by a live repository.';
+
+CREATE TRIGGER repositories_redirects AFTER INSERT OR UPDATE OF owner_id, name ON repositories
+    FOR EACH ROW EXECUTE FUNCTION repositories_maintain_redirects();
+
+
+CREATE TABLE repository_collaborators (
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role           text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, user_id),
+    CONSTRAINT repository_collaborators_role_check CHECK (role IN ('read', 'write', 'admin'))
+);
+
+-- "Repositories I collaborate on" and the user foreign key.
+CREATE INDEX repository_collaborators_user_id_idx ON repository_collaborators (user_id, repository_id);
+
+CREATE TRIGGER repository_collaborators_set_updated_at BEFORE UPDATE ON repository_collaborators
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE repository_collaborators IS
+    'Roles granted on a repository: read < write < admin. The owner is admin without a row here.';
+COMMENT ON COLUMN repository_collaborators.role IS 'read < write < admin.';
+
+
+-- The single permission rule. Every viewer-aware query filters with this function (or
+-- can_read_repository), so the rule lives in one place:
+--   owner -> 3 admin; collaborator -> role (read 1, write 2, admin 3); public -> at least 1 for
+--   anyone, anonymous (NULL) included; an inactive user counts as anonymous; else 0.
+-- A scalar SQL function that reads tables is not inlined by the planner (inlining needs a body
+-- without FROM or sub-selects); it is planned once per calling query and costs two primary-key
+-- probes per row, which keeps it cheap enough for page-sized row counts.
+CREATE FUNCTION repository_access_level(p_repository_id bigint, p_user_id bigint) RETURNS smallint
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT coalesce((
+        SELECT greatest(
+                   CASE WHEN r.private THEN 0 ELSE 1 END,
+                   CASE WHEN u.id IS NULL THEN 0
+                        WHEN r.owner_id = u.id THEN 3
+                        ELSE CASE c.role WHEN 'admin' THEN 3 WHEN 'write' THEN 2 WHEN 'read' THEN 1 ELSE 0 END
+                   END)
+          FROM repositories AS r
+          LEFT JOIN users AS u ON u.id = p_user_id AND u.active
+          LEFT JOIN repository_collaborators AS c ON c.repository_id = r.id AND c.user_id = u.id
+         WHERE r.id = p_repository_id), 0)::smallint
+$$;
+
+COMMENT ON FUNCTION repository_access_level(bigint, bigint) IS
+    'The one permission rule: 0 none, 1 read, 2 write, 3 admin. Owner 3; collaborator by role; public repositories give 1 to anyone including NULL (anonymous); inactive users count as anonymous; unknown repository 0.';
+
+CREATE FUNCTION can_read_repository(p_repository_id bigint, p_user_id bigint) RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT repository_access_level(p_repository_id, p_user_id) >= 1
+$$;
+
+COMMENT ON FUNCTION can_read_repository(bigint, bigint) IS
+    'repository_access_level(...) >= 1: the visibility filter of every read that can reach a private repository.';
+
+-- The guard of every write: one call at the head of a statement either returns the repository
+-- id or raises the error the caller must see, in this order: a repository the actor cannot see
+-- does not exist for them (FDN01, never FDP01, so private names do not leak); a role below the
+-- operation's minimum is FDP01; a write to an archived repository is FDC01. VOLATILE so it runs
+-- exactly where the statement reaches it, never during planning.
+CREATE FUNCTION repository_guard(p_repository_id bigint, p_actor_id bigint, p_min_level smallint,
+                                 p_write boolean DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_level smallint := repository_access_level(p_repository_id, p_actor_id);
+BEGIN
+    IF v_level < 1 THEN
+        RAISE EXCEPTION 'repository % not found', p_repository_id
+            USING ERRCODE = 'FDN01', TABLE = 'repositories';
+    END IF;
+    IF v_level < p_min_level THEN
+        RAISE EXCEPTION 'repository %: this needs the % role', p_repository_id,
+                CASE p_min_level WHEN 1 THEN 'read' WHEN 2 THEN 'write' ELSE 'admin' END
+            USING ERRCODE = 'FDP01', TABLE = 'repositories';
+    END IF;
+    IF p_write AND (SELECT archived FROM repositories WHERE id = p_repository_id) THEN
+        RAISE EXCEPTION 'repository % is archived: it is read-only', p_repository_id
+            USING ERRCODE = 'FDC01', TABLE = 'repositories', COLUMN = 'archived';
+    END IF;
+    RETURN p_repository_id;
+END
+$$;
+
+COMMENT ON FUNCTION repository_guard(bigint, bigint, smallint, boolean) IS
+    'Guard of write operations: returns the repository id, or raises FDN01 (the actor cannot see it), FDP01 (access level below p_min_level: 1 read, 2 write, 3 admin) or FDC01 (p_write and the repository is archived).';
+
+
+CREATE TABLE branches (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    name           text NOT NULL,
+    commit_id      text COLLATE "C" NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT branches_name_check CHECK (is_valid_ref_name(name)),
+    CONSTRAINT branches_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT branches_repository_id_name_key UNIQUE (repository_id, name)
+);
+
+CREATE TRIGGER branches_set_updated_at BEFORE UPDATE ON branches
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE branches IS
+    'Git branches of the repository''s git backend (what git clients see): one target commit each, never conflicted. jj''s own refs are bookmarks.';
+
+
+CREATE TABLE bookmarks (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    name           text NOT NULL,
+    targets        text[] COLLATE "C" NOT NULL,
+    conflicted     boolean NOT NULL GENERATED ALWAYS AS (cardinality(targets) > 1) STORED,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT bookmarks_name_check CHECK (is_valid_ref_name(name)),
+    -- One or more commit ids (more than one = conflicted), no NULLs, at most 64 sides.
+    CONSTRAINT bookmarks_targets_check
+        CHECK (cardinality(targets) BETWEEN 1 AND 64
+               AND array_position(targets, NULL) IS NULL
+               AND array_to_string(targets, ',') ~ '^[0-9a-f]{40}(,[0-9a-f]{40})*$'),
+    CONSTRAINT bookmarks_repository_id_name_key UNIQUE (repository_id, name)
+);
+
+CREATE TRIGGER bookmarks_set_updated_at BEFORE UPDATE ON bookmarks
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE bookmarks IS
+    'jj bookmarks (named pointers to commits). A bookmark moved concurrently to different commits is conflicted: it has several targets until resolved.';
+COMMENT ON COLUMN bookmarks.targets IS 'Commit ids (40 hex) the bookmark points at; more than one means conflicted.';
+COMMENT ON COLUMN bookmarks.conflicted IS 'Derived: cardinality(targets) > 1.';
+
+
+CREATE TABLE protected_branches (
+    id                        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id             bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    pattern                   text NOT NULL,
+    required_approvals        smallint NOT NULL DEFAULT 0,
+    required_status_contexts  text[] NOT NULL DEFAULT '{}',
+    land_min_role             text NOT NULL DEFAULT 'write',
+    created_at                timestamptz NOT NULL DEFAULT now(),
+    updated_at                timestamptz NOT NULL DEFAULT now(),
+    -- A glob over ref names: valid once its wildcards are read as ordinary characters.
+    CONSTRAINT protected_branches_pattern_check
+        CHECK (is_valid_ref_name(translate(pattern, '*?', 'xx'))),
+    CONSTRAINT protected_branches_required_approvals_check CHECK (required_approvals BETWEEN 0 AND 100),
+    CONSTRAINT protected_branches_required_status_contexts_check
+        CHECK (cardinality(required_status_contexts) <= 50
+               AND array_position(required_status_contexts, NULL) IS NULL
+               AND array_position(required_status_contexts, '') IS NULL
+               AND char_length(array_to_string(required_status_contexts, '')) <= 50 * 255),
+    CONSTRAINT protected_branches_land_min_role_check CHECK (land_min_role IN ('write', 'admin')),
+    CONSTRAINT protected_branches_repository_id_pattern_key UNIQUE (repository_id, pattern)
+);
+
+CREATE TRIGGER protected_branches_set_updated_at BEFORE UPDATE ON protected_branches
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE protected_branches IS
+    'Landing rules for bookmarks matching a glob pattern. The rules applying to a bookmark: WHERE repository_id = $1 AND branch_pattern_matches(pattern, $2).';
+COMMENT ON COLUMN protected_branches.pattern IS 'Glob: ** any characters, * and ? within one /-separated segment.';
+COMMENT ON COLUMN protected_branches.required_status_contexts IS
+    'commit_statuses contexts that must be success on the commit before it may land.';
+COMMENT ON COLUMN protected_branches.land_min_role IS 'Lowest collaborator role allowed to land on a matching bookmark.';
+
+
+CREATE TABLE renamed_branches (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    old_name       text NOT NULL,
+    new_name       text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT renamed_branches_old_name_check CHECK (is_valid_ref_name(old_name)),
+    CONSTRAINT renamed_branches_new_name_check CHECK (is_valid_ref_name(new_name)),
+    CONSTRAINT renamed_branches_distinct_check CHECK (old_name <> new_name),
+    CONSTRAINT renamed_branches_repository_id_old_name_key UNIQUE (repository_id, old_name)
+);
+
+CREATE TRIGGER renamed_branches_set_updated_at BEFORE UPDATE ON renamed_branches
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE renamed_branches IS
+    'Old bookmark/branch name -> new name, so links and scripts using the old name resolve. A chain (a -> b -> c) is followed by the resolver.';
+
+
+-- =============================================================================================
+-- 4. Issues: counters and numbering, issues, comments, labels, milestones, assignees,
+--    dependencies, subtasks, pins
+-- =============================================================================================
+
+CREATE TABLE issue_counters (
+    repository_id       bigint PRIMARY KEY REFERENCES repositories (id) ON DELETE CASCADE,
+    last_number         bigint NOT NULL DEFAULT 0,
+    open_issue_count    bigint NOT NULL DEFAULT 0,
+    closed_issue_count  bigint NOT NULL DEFAULT 0,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT issue_counters_last_number_check CHECK (last_number >= 0)
+);
+
+CREATE TRIGGER issue_counters_set_updated_at BEFORE UPDATE ON issue_counters
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE issue_counters IS
+    'One row per repository: the number sequence shared by issues, landing requests and pull requests, and the O(1) open/closed issue counts kept by the issues_counts trigger.';
+COMMENT ON COLUMN issue_counters.last_number IS
+    'Highest number handed out. get_next_issue_number() increments it under the row lock, which is held until the caller commits: numbers are gapless and never duplicated, at the price of serialising number allocation per repository.';
+COMMENT ON COLUMN issue_counters.open_issue_count IS
+    'Maintained by trigger in the same row the number allocation already locks. Not CHECKed >= 0 on purpose: a drifted counter must never block a user''s write; check_issue_counts() reports drift.';
+COMMENT ON COLUMN issue_counters.closed_issue_count IS 'Maintained like open_issue_count.';
+
+CREATE FUNCTION get_next_issue_number(p_repository_id bigint) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$
+    INSERT INTO issue_counters AS c (repository_id, last_number)
+    VALUES (p_repository_id, 1)
+    ON CONFLICT (repository_id) DO UPDATE SET last_number = c.last_number + 1
+    RETURNING c.last_number
+$$;
+
+COMMENT ON FUNCTION get_next_issue_number(bigint) IS
+    'Next number of the repository''s shared issue / landing request / pull request sequence. Call it inside the INSERT of the numbered row: the counter row stays locked until commit and a rollback returns the number, so committed numbers are exactly 1..N.';
+
+-- plpgsql rather than sql: it reads landing_queue and pull_requests, created further down.
+CREATE FUNCTION repair_issue_counter(p_repository_id bigint) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_last bigint;
+BEGIN
+    INSERT INTO issue_counters AS c (repository_id, last_number)
+    VALUES (p_repository_id,
+            greatest((SELECT max(number) FROM issues WHERE repository_id = p_repository_id),
+                     (SELECT max(number) FROM landing_queue WHERE repository_id = p_repository_id),
+                     (SELECT max(number) FROM pull_requests WHERE repository_id = p_repository_id),
+                     0))
+    ON CONFLICT (repository_id) DO UPDATE SET last_number = greatest(c.last_number, EXCLUDED.last_number)
+    RETURNING c.last_number INTO v_last;
+    RETURN v_last;
+END
+$$;
+
+COMMENT ON FUNCTION repair_issue_counter(bigint) IS
+    'Raises the repository''s counter to the highest number in use by issues, landing requests or pull requests (after a bulk import with triggers disabled) and returns it. Never lowers it.';
+
+
+CREATE TABLE milestones (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    title          text NOT NULL,
+    description    text NOT NULL DEFAULT '',
+    state          text NOT NULL DEFAULT 'open',
+    due_on         date,
+    closed_at      timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT milestones_title_check CHECK (char_length(title) BETWEEN 1 AND 256 AND btrim(title) <> ''),
+    CONSTRAINT milestones_description_check CHECK (char_length(description) <= 65536),
+    CONSTRAINT milestones_state_check CHECK (state IN ('open', 'closed')),
+    CONSTRAINT milestones_closed_check CHECK ((state = 'closed') = (closed_at IS NOT NULL)),
+    CONSTRAINT milestones_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+CREATE UNIQUE INDEX milestones_repository_id_title_lower_key ON milestones (repository_id, lower(title));
+CREATE INDEX milestones_repository_id_state_due_on_idx ON milestones (repository_id, state, due_on, id);
+
+CREATE TRIGGER milestones_set_updated_at BEFORE UPDATE ON milestones
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE milestones IS
+    'Per-repository milestones. Progress (open/closed issue counts) is computed, not stored: count(*) over issues_milestone_idx (repository_id, milestone_id, state), an index-only range scan. Storing it would add a second hot row lock to every issue state change.';
+COMMENT ON COLUMN milestones.due_on IS 'A calendar date, deliberately without time or zone.';
+
+
+CREATE TABLE issues (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id    bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    number           bigint NOT NULL,
+    author_id        bigint REFERENCES users (id) ON DELETE SET NULL,
+    title            text NOT NULL,
+    body             text NOT NULL DEFAULT '',
+    state            text NOT NULL DEFAULT 'open',
+    close_reason     text,
+    duplicate_of_id  bigint,
+    milestone_id     bigint,
+    locked           boolean NOT NULL DEFAULT false,
+    comment_count    integer NOT NULL DEFAULT 0,
+    assignee_count   smallint NOT NULL DEFAULT 0,
+    edited_at        timestamptz,
+    closed_at        timestamptz,
+    -- left() bounds the input: generated columns are computed before CHECKs run, so an
+    -- oversized body must reach issues_body_check rather than tsvector's 1 MB limit.
+    search_vector    tsvector NOT NULL GENERATED ALWAYS AS (
+                         setweight(to_tsvector('simple'::regconfig, left(title, 256)), 'A')
+                         || setweight(to_tsvector('simple'::regconfig, left(body, 65536)), 'B')) STORED,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT issues_number_check CHECK (number > 0),
+    -- 1..256 characters, not blank; surrounding whitespace is the caller's to trim.
+    CONSTRAINT issues_title_check
+        CHECK (char_length(title) BETWEEN 1 AND 256 AND btrim(title, E' \t\n\r\f') <> ''),
+    CONSTRAINT issues_body_check CHECK (char_length(body) <= 65536),
+    CONSTRAINT issues_state_check CHECK (state IN ('open', 'closed')),
+    CONSTRAINT issues_close_reason_check CHECK (close_reason IN ('completed', 'not_planned', 'duplicate')),
+    -- Open: no reason, no close time, no duplicate. Closed: a reason and a close time. The
+    -- duplicate target may be NULL under 'duplicate' (it was deleted: ON DELETE SET NULL).
+    CONSTRAINT issues_closed_check
+        CHECK (CASE state
+                   WHEN 'open' THEN close_reason IS NULL AND closed_at IS NULL
+                   ELSE close_reason IS NOT NULL AND closed_at IS NOT NULL
+               END),
+    CONSTRAINT issues_duplicate_of_check
+        CHECK (duplicate_of_id IS NULL OR (close_reason = 'duplicate' AND duplicate_of_id <> id)),
+    CONSTRAINT issues_comment_count_check CHECK (comment_count >= 0),
+    CONSTRAINT issues_assignee_count_check CHECK (assignee_count BETWEEN 0 AND 10),
+    CONSTRAINT issues_repository_id_number_key UNIQUE (repository_id, number),
+    CONSTRAINT issues_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT issues_duplicate_of_fkey FOREIGN KEY (repository_id, duplicate_of_id)
+        REFERENCES issues (repository_id, id) ON DELETE SET NULL (duplicate_of_id),
+    CONSTRAINT issues_milestone_fkey FOREIGN KEY (repository_id, milestone_id)
+        REFERENCES milestones (repository_id, id) ON DELETE SET NULL (milestone_id)
+);
+
+-- Keyset list orders: by state (the default filter) and across states.
+CREATE INDEX issues_repository_id_state_created_at_idx ON issues (repository_id, state, created_at, id);
+CREATE INDEX issues_repository_id_state_updated_at_idx ON issues (repository_id, state, updated_at, id);
+CREATE INDEX issues_repository_id_state_comment_count_idx ON issues (repository_id, state, comment_count, id);
+CREATE INDEX issues_repository_id_created_at_idx ON issues (repository_id, created_at, id);
+CREATE INDEX issues_repository_id_updated_at_idx ON issues (repository_id, updated_at, id);
+CREATE INDEX issues_repository_id_comment_count_idx ON issues (repository_id, comment_count, id);
+-- Author filter within a repository, and the SET NULL on user deletion.
+CREATE INDEX issues_author_id_idx ON issues (author_id, repository_id, created_at, id);
+-- Milestone filter and milestone progress (index-only counts per state).
+CREATE INDEX issues_milestone_idx ON issues (repository_id, milestone_id, state) WHERE milestone_id IS NOT NULL;
+CREATE INDEX issues_duplicate_of_idx ON issues (repository_id, duplicate_of_id) WHERE duplicate_of_id IS NOT NULL;
+CREATE INDEX issues_search_vector_idx ON issues USING gin (search_vector);
+
+CREATE TRIGGER issues_set_updated_at BEFORE UPDATE ON issues
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE issues IS
+    'Issues, addressed by (repository_id, number); the number comes from get_next_issue_number(), shared with landing requests and pull requests.';
+COMMENT ON COLUMN issues.author_id IS 'NULL once the author''s account is deleted: the issue stays.';
+COMMENT ON COLUMN issues.close_reason IS 'completed | not_planned | duplicate; set exactly when closed (issues_closed_check).';
+COMMENT ON COLUMN issues.duplicate_of_id IS 'The issue of the same repository this one duplicates (close_reason = duplicate).';
+COMMENT ON COLUMN issues.locked IS 'Conversation locked: only collaborators with write access may comment.';
+COMMENT ON COLUMN issues.comment_count IS 'Live (not deleted) comments; maintained by the comments_count trigger.';
+COMMENT ON COLUMN issues.assignee_count IS 'Maintained by the issue_assignees_count trigger; its row lock makes the limit of 10 race-free.';
+COMMENT ON COLUMN issues.edited_at IS 'Last edit of title or body by a person (updated_at also moves on comments, state and counters).';
+COMMENT ON COLUMN issues.search_vector IS
+    'Full-text vector, title weight A, body B. The simple configuration on purpose: issue text is multilingual and full of identifiers, paths and error messages that English stemming and stop words would mangle; simple lowercases, so matching is case-insensitive and prefix queries (word:*) work.';
+COMMENT ON COLUMN issues.number IS 'Per-repository number (#N), from get_next_issue_number(); unique with repository_id.';
+COMMENT ON COLUMN issues.milestone_id IS 'Milestone of the same repository (composite key); NULL when the milestone is deleted.';
+COMMENT ON COLUMN issues.closed_at IS 'Set exactly while closed (issues_closed_check).';
+
+
+-- Open/closed counts follow every insert, state change, transfer and delete. The counter row
+-- is the one get_next_issue_number() already locked in the creating transaction, so this adds
+-- no new hot spot; an insert that did not allocate its number (an import) creates or raises
+-- the counter row itself.
+CREATE FUNCTION issues_maintain_counts() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.repository_id = NEW.repository_id THEN
+        IF OLD.state IS DISTINCT FROM NEW.state THEN
+            UPDATE issue_counters
+               SET open_issue_count = open_issue_count + (NEW.state = 'open')::int - (OLD.state = 'open')::int,
+                   closed_issue_count = closed_issue_count + (NEW.state = 'closed')::int - (OLD.state = 'closed')::int
+             WHERE repository_id = NEW.repository_id;
+        END IF;
+        IF NEW.number > OLD.number THEN
+            UPDATE issue_counters SET last_number = NEW.number
+             WHERE repository_id = NEW.repository_id AND last_number < NEW.number;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        -- A plain UPDATE: during a repository's cascading delete the counter row may be gone.
+        UPDATE issue_counters
+           SET open_issue_count = open_issue_count - (OLD.state = 'open')::int,
+               closed_issue_count = closed_issue_count - (OLD.state = 'closed')::int
+         WHERE repository_id = OLD.repository_id;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        INSERT INTO issue_counters AS c (repository_id, last_number, open_issue_count, closed_issue_count)
+        VALUES (NEW.repository_id, NEW.number, (NEW.state = 'open')::int, (NEW.state = 'closed')::int)
+        ON CONFLICT (repository_id) DO UPDATE
+           SET last_number = greatest(c.last_number, EXCLUDED.last_number),
+               open_issue_count = c.open_issue_count + EXCLUDED.open_issue_count,
+               closed_issue_count = c.closed_issue_count + EXCLUDED.closed_issue_count;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION issues_maintain_counts() IS
+    'AFTER row trigger on issues: keeps issue_counters.open_issue_count / closed_issue_count exact and last_number at least the highest number inserted.';
+
+CREATE TRIGGER issues_counts AFTER INSERT OR DELETE OR UPDATE OF state, repository_id, number ON issues
+    FOR EACH ROW EXECUTE FUNCTION issues_maintain_counts();
+
+CREATE FUNCTION check_issue_counts(p_repository_id bigint DEFAULT NULL)
+RETURNS TABLE (repository_id bigint, stored_open bigint, stored_closed bigint,
+               actual_open bigint, actual_closed bigint)
+LANGUAGE sql STABLE
+AS $$
+    WITH stored AS (
+        SELECT c.repository_id, c.open_issue_count, c.closed_issue_count
+          FROM issue_counters AS c
+         WHERE p_repository_id IS NULL OR c.repository_id = p_repository_id
+    ), actual AS (
+        SELECT i.repository_id,
+               count(*) FILTER (WHERE i.state = 'open') AS open_count,
+               count(*) FILTER (WHERE i.state = 'closed') AS closed_count
+          FROM issues AS i
+         WHERE p_repository_id IS NULL OR i.repository_id = p_repository_id
+         GROUP BY i.repository_id
+    )
+    SELECT coalesce(s.repository_id, a.repository_id),
+           coalesce(s.open_issue_count, 0), coalesce(s.closed_issue_count, 0),
+           coalesce(a.open_count, 0), coalesce(a.closed_count, 0)
+      FROM stored AS s
+      FULL JOIN actual AS a ON a.repository_id = s.repository_id
+     WHERE (coalesce(s.open_issue_count, 0), coalesce(s.closed_issue_count, 0))
+           IS DISTINCT FROM (coalesce(a.open_count, 0), coalesce(a.closed_count, 0))
+     ORDER BY 1
+$$;
+
+COMMENT ON FUNCTION check_issue_counts(bigint) IS
+    'Recounts issues per repository (one repository, or all when NULL) and returns the rows whose stored open/closed counts differ from the recount. Empty = consistent.';
+
+
+CREATE TABLE comments (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL,
+    issue_id       bigint NOT NULL,
+    author_id      bigint REFERENCES users (id) ON DELETE SET NULL,
+    body           text NOT NULL,
+    edited_at      timestamptz,
+    deleted_at     timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT comments_body_check CHECK (char_length(body) <= 65536),
+    -- A live comment says something; a deleted one is a tombstone whose body is gone.
+    CONSTRAINT comments_tombstone_check
+        CHECK (CASE WHEN deleted_at IS NULL THEN btrim(body, E' \t\n\r\f') <> '' ELSE body = '' END),
+    CONSTRAINT comments_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT comments_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX comments_issue_created_at_idx ON comments (repository_id, issue_id, created_at, id);
+CREATE INDEX comments_author_id_idx ON comments (author_id, created_at, id);
+
+CREATE TRIGGER comments_set_updated_at BEFORE UPDATE ON comments
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE comments IS
+    'Issue comments. Deleting is soft: deleted_at is set and the body cleared, leaving a tombstone so the thread keeps its shape.';
+COMMENT ON COLUMN comments.deleted_at IS 'Set on (soft) delete; deleted comments are not counted in issues.comment_count.';
+COMMENT ON COLUMN comments.edited_at IS 'Last edit of the body by a person.';
+
+CREATE FUNCTION comments_maintain_count() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_old integer := 0;
+    v_new integer := 0;
+BEGIN
+    IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.deleted_at IS NULL THEN
+        v_old := 1;
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.deleted_at IS NULL THEN
+        v_new := 1;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.issue_id = NEW.issue_id THEN
+        IF v_new <> v_old THEN
+            UPDATE issues SET comment_count = comment_count + v_new - v_old WHERE id = NEW.issue_id;
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF v_old = 1 THEN
+        UPDATE issues SET comment_count = comment_count - 1 WHERE id = OLD.issue_id;
+    END IF;
+    IF v_new = 1 THEN
+        UPDATE issues SET comment_count = comment_count + 1 WHERE id = NEW.issue_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION comments_maintain_count() IS
+    'AFTER row trigger on comments: keeps issues.comment_count equal to the number of live (not soft-deleted) comments.';
+
+CREATE TRIGGER comments_count AFTER INSERT OR DELETE OR UPDATE OF deleted_at, issue_id ON comments
+    FOR EACH ROW EXECUTE FUNCTION comments_maintain_count();
+
+
+CREATE TABLE labels (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    name           text NOT NULL,
+    color          text NOT NULL DEFAULT '#ededed',
+    description    text NOT NULL DEFAULT '',
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT labels_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 50 AND btrim(name) <> '' AND name !~ '[[:cntrl:],]'),
+    CONSTRAINT labels_color_check CHECK (color ~ '^#[0-9a-f]{6}$'),
+    CONSTRAINT labels_description_check CHECK (char_length(description) <= 100),
+    CONSTRAINT labels_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+CREATE UNIQUE INDEX labels_repository_id_name_lower_key ON labels (repository_id, lower(name));
+
+CREATE TRIGGER labels_set_updated_at BEFORE UPDATE ON labels
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE labels IS 'Per-repository labels; names unique case-insensitively; no commas, so a list of names is unambiguous.';
+COMMENT ON COLUMN labels.color IS 'Canonical lowercase #rrggbb.';
+
+
+CREATE TABLE issue_labels (
+    repository_id  bigint NOT NULL,
+    issue_id       bigint NOT NULL,
+    label_id       bigint NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, issue_id, label_id),
+    -- Both keys carry repository_id: a label of another repository can never be attached.
+    CONSTRAINT issue_labels_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT issue_labels_label_fkey FOREIGN KEY (repository_id, label_id)
+        REFERENCES labels (repository_id, id) ON DELETE CASCADE
+);
+
+-- Label filter ("issues labelled X") and the label foreign key.
+CREATE INDEX issue_labels_label_idx ON issue_labels (repository_id, label_id, issue_id);
+
+CREATE TRIGGER issue_labels_refuse_update BEFORE UPDATE ON issue_labels
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE issue_labels IS
+    'Labels attached to issues. Rows are attached and detached, never changed: append-only (no updated_at, UPDATE refused).';
+
+
+CREATE TABLE issue_assignees (
+    repository_id  bigint NOT NULL,
+    issue_id       bigint NOT NULL,
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, issue_id, user_id),
+    CONSTRAINT issue_assignees_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE
+);
+
+-- "Assigned to X" within a repository, and the user foreign key.
+CREATE INDEX issue_assignees_user_id_idx ON issue_assignees (user_id, repository_id, issue_id);
+
+CREATE TRIGGER issue_assignees_refuse_update BEFORE UPDATE ON issue_assignees
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE issue_assignees IS
+    'Users assigned to an issue: at most 10 per issue, each able to see the repository (issue_assignees_count trigger). Assigned and unassigned, never changed: append-only.';
+
+-- The limit is kept race-free by counting in the issue row: the increment takes the issue's row
+-- lock, so concurrent assignments to one issue queue behind each other and each sees the count
+-- the previous one committed (READ COMMITTED re-evaluates the WHERE on the newest row version;
+-- under REPEATABLE READ the second writer gets a serialization failure instead). It runs AFTER
+-- INSERT so that ON CONFLICT DO NOTHING skips it for rows that were not inserted.
+CREATE FUNCTION issue_assignees_maintain_count() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT can_read_repository(NEW.repository_id, NEW.user_id) THEN
+            RAISE EXCEPTION 'user id % cannot be assigned: they cannot see repository id %', NEW.user_id, NEW.repository_id
+                USING ERRCODE = 'FDI01', TABLE = 'issue_assignees', COLUMN = 'user_id',
+                      CONSTRAINT = 'issue_assignees_can_read';
+        END IF;
+        UPDATE issues SET assignee_count = assignee_count + 1
+         WHERE id = NEW.issue_id AND assignee_count < 10;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'issue id % already has 10 assignees', NEW.issue_id
+                USING ERRCODE = 'FDC01', TABLE = 'issue_assignees', CONSTRAINT = 'issue_assignees_limit';
+        END IF;
+    ELSE
+        UPDATE issues SET assignee_count = assignee_count - 1 WHERE id = OLD.issue_id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION issue_assignees_maintain_count() IS
+    'AFTER INSERT/DELETE row trigger on issue_assignees: refuses an assignee who cannot see the repository (FDI01, issue_assignees_can_read), keeps issues.assignee_count and refuses an 11th assignee (FDC01, issue_assignees_limit).';
+
+CREATE TRIGGER issue_assignees_count AFTER INSERT OR DELETE ON issue_assignees
+    FOR EACH ROW EXECUTE FUNCTION issue_assignees_maintain_count();
+
+
+-- Cycle prevention for the two issue graphs below.
+--
+-- A reachability check alone is not enough under concurrency: two transactions adding A->B and
+-- B->A each see a graph without the other's edge and would both commit a cycle. So each insert
+-- first takes a transaction-scoped advisory lock on the repository's graph (links never cross
+-- repositories: the composite foreign keys pin both ends to one repository, so a per-repository
+-- key covers the whole graph). The second inserter waits until the first commits or rolls back.
+-- The reachability query is a new statement in this plpgsql function, so under READ COMMITTED it
+-- takes a fresh snapshot after the wait and sees the edge just committed. Under REPEATABLE READ
+-- the snapshot predates the wait and the check could miss that edge, so that level is refused;
+-- under SERIALIZABLE, SSI aborts one of two conflicting inserters anyway.
+-- The key is hashtextextended(<graph name>, repository_id): one 64-bit key per graph and
+-- repository; a hash collision only makes two unrelated inserts wait for each other.
+
+CREATE TABLE issue_dependencies (
+    repository_id      bigint NOT NULL,
+    blocking_issue_id  bigint NOT NULL,
+    blocked_issue_id   bigint NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, blocking_issue_id, blocked_issue_id),
+    CONSTRAINT issue_dependencies_no_self_check CHECK (blocking_issue_id <> blocked_issue_id),
+    CONSTRAINT issue_dependencies_blocking_fkey FOREIGN KEY (repository_id, blocking_issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT issue_dependencies_blocked_fkey FOREIGN KEY (repository_id, blocked_issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE
+);
+
+-- "Blocked by" lists and the blocked-issue foreign key.
+CREATE INDEX issue_dependencies_blocked_idx ON issue_dependencies (repository_id, blocked_issue_id, blocking_issue_id);
+
+COMMENT ON TABLE issue_dependencies IS
+    'blocking issue -> blocked issue, within one repository. Acyclic: the issue_dependencies_acyclic trigger refuses any edge closing a cycle (FDC01), race-free because edge inserts are serialised per repository by an advisory lock taken before the check. Append-only: edges are added and removed, never changed.';
+COMMENT ON COLUMN issue_dependencies.blocking_issue_id IS 'The issue that must be done first.';
+COMMENT ON COLUMN issue_dependencies.blocked_issue_id IS 'The issue waiting for it.';
+
+CREATE FUNCTION issue_dependencies_refuse_cycle() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'issue dependencies cannot be added under REPEATABLE READ (the cycle check needs a fresh snapshot)'
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME;
+    END IF;
+    IF NEW.blocking_issue_id = NEW.blocked_issue_id THEN
+        RETURN NEW;  -- issue_dependencies_no_self_check reports it
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('issue_dependencies', NEW.repository_id));
+    IF EXISTS (
+        WITH RECURSIVE reachable (issue_id) AS (
+            SELECT NEW.blocked_issue_id
+            UNION
+            SELECT d.blocked_issue_id
+              FROM issue_dependencies AS d
+              JOIN reachable AS r ON d.repository_id = NEW.repository_id AND d.blocking_issue_id = r.issue_id
+        )
+        SELECT FROM reachable WHERE issue_id = NEW.blocking_issue_id
+    ) THEN
+        RAISE EXCEPTION 'issue id % cannot block issue id %: the latter already blocks the former, directly or through other issues (cycle)',
+                NEW.blocking_issue_id, NEW.blocked_issue_id
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, CONSTRAINT = 'issue_dependencies_acyclic';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION issue_dependencies_refuse_cycle() IS
+    'BEFORE INSERT row trigger: serialises edge inserts per repository with an advisory lock, then refuses an edge that closes a cycle (FDC01, constraint name issue_dependencies_acyclic).';
+
+CREATE TRIGGER issue_dependencies_acyclic BEFORE INSERT ON issue_dependencies
+    FOR EACH ROW EXECUTE FUNCTION issue_dependencies_refuse_cycle();
+CREATE TRIGGER issue_dependencies_refuse_update BEFORE UPDATE ON issue_dependencies
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+
+CREATE TABLE subtasks (
+    repository_id    bigint NOT NULL,
+    parent_issue_id  bigint NOT NULL,
+    child_issue_id   bigint NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, parent_issue_id, child_issue_id),
+    CONSTRAINT subtasks_no_self_check CHECK (parent_issue_id <> child_issue_id),
+    -- A child has at most one parent, so the subtasks form a forest.
+    CONSTRAINT subtasks_one_parent_key UNIQUE (repository_id, child_issue_id),
+    CONSTRAINT subtasks_parent_fkey FOREIGN KEY (repository_id, parent_issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT subtasks_child_fkey FOREIGN KEY (repository_id, child_issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE subtasks IS
+    'parent issue -> child issue (sub-issues) within one repository. A child has one parent at most (subtasks_one_parent_key) and the hierarchy is acyclic (subtasks_acyclic trigger, race-free). Append-only.';
+
+CREATE FUNCTION subtasks_refuse_cycle() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'subtasks cannot be added under REPEATABLE READ (the cycle check needs a fresh snapshot)'
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME;
+    END IF;
+    IF NEW.parent_issue_id = NEW.child_issue_id THEN
+        RETURN NEW;  -- subtasks_no_self_check reports it
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('subtasks', NEW.repository_id));
+    -- Each issue has one parent at most, so the ancestors of the new parent are a chain.
+    IF EXISTS (
+        WITH RECURSIVE ancestors (issue_id) AS (
+            SELECT NEW.parent_issue_id
+            UNION
+            SELECT s.parent_issue_id
+              FROM subtasks AS s
+              JOIN ancestors AS a ON s.repository_id = NEW.repository_id AND s.child_issue_id = a.issue_id
+        )
+        SELECT FROM ancestors WHERE issue_id = NEW.child_issue_id
+    ) THEN
+        RAISE EXCEPTION 'issue id % cannot be a subtask of issue id %: it is already its ancestor (cycle)',
+                NEW.child_issue_id, NEW.parent_issue_id
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, CONSTRAINT = 'subtasks_acyclic';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION subtasks_refuse_cycle() IS
+    'BEFORE INSERT row trigger: serialises subtask inserts per repository with an advisory lock, then refuses a link that makes an issue its own ancestor (FDC01, constraint name subtasks_acyclic).';
+
+CREATE TRIGGER subtasks_acyclic BEFORE INSERT ON subtasks
+    FOR EACH ROW EXECUTE FUNCTION subtasks_refuse_cycle();
+CREATE TRIGGER subtasks_refuse_update BEFORE UPDATE ON subtasks
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+
+CREATE TABLE pinned_issues (
+    repository_id  bigint NOT NULL,
+    issue_id       bigint NOT NULL,
+    position       smallint NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, issue_id),
+    -- Three slots: the position range and its uniqueness together cap the pins at three.
+    CONSTRAINT pinned_issues_position_check CHECK (position BETWEEN 1 AND 3),
+    -- Deferrable so one UPDATE can swap or rotate positions (checked at statement end).
+    CONSTRAINT pinned_issues_repository_id_position_key UNIQUE (repository_id, position)
+        DEFERRABLE INITIALLY IMMEDIATE,
+    CONSTRAINT pinned_issues_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE TRIGGER pinned_issues_set_updated_at BEFORE UPDATE ON pinned_issues
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE pinned_issues IS
+    'Issues pinned to the top of a repository''s issue list: at most 3, in position order 1..3, re-orderable in one UPDATE.';
+COMMENT ON COLUMN pinned_issues.position IS 'Display slot 1..3; unique per repository, deferrable so slots can be swapped in one UPDATE.';
+
+
+-- =============================================================================================
+-- 5. Collaboration: mentions, reactions, stars, watches, messages, notifications
+-- =============================================================================================
+
+CREATE TABLE mentions (
+    id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id      bigint NOT NULL,
+    issue_id           bigint NOT NULL,
+    comment_id         bigint,
+    mentioned_user_id  bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    -- Once per user per issue body and once per user per comment.
+    CONSTRAINT mentions_target_user_key
+        UNIQUE NULLS NOT DISTINCT (repository_id, issue_id, comment_id, mentioned_user_id),
+    CONSTRAINT mentions_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT mentions_comment_fkey FOREIGN KEY (repository_id, comment_id)
+        REFERENCES comments (repository_id, id) ON DELETE CASCADE
+);
+
+-- "Issues mentioning X" within a repository, and the user foreign key.
+CREATE INDEX mentions_mentioned_user_id_idx ON mentions (mentioned_user_id, repository_id, issue_id);
+CREATE INDEX mentions_comment_idx ON mentions (repository_id, comment_id) WHERE comment_id IS NOT NULL;
+
+CREATE TRIGGER mentions_refuse_update BEFORE UPDATE ON mentions
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE mentions IS
+    '@username mentions extracted from an issue body (comment_id NULL) or a comment of that issue. Re-extracted on edit by delete + insert: append-only.';
+COMMENT ON COLUMN mentions.issue_id IS 'Always the issue, also for a mention in one of its comments, so "mentioned" filters need no join.';
+COMMENT ON COLUMN mentions.comment_id IS 'The comment holding the mention; NULL = the issue body.';
+
+
+CREATE TABLE reactions (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL,
+    issue_id       bigint,
+    comment_id     bigint,
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    emoji          text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT reactions_emoji_check
+        CHECK (emoji IN ('+1', '-1', 'laugh', 'hooray', 'confused', 'heart', 'rocket', 'eyes')),
+    CONSTRAINT reactions_one_target_check CHECK (num_nonnulls(issue_id, comment_id) = 1),
+    CONSTRAINT reactions_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT reactions_comment_fkey FOREIGN KEY (repository_id, comment_id)
+        REFERENCES comments (repository_id, id) ON DELETE CASCADE
+);
+
+-- One per user, target and emoji; also the grouped counts per target (index-only) and the
+-- target foreign keys.
+CREATE UNIQUE INDEX reactions_issue_user_emoji_key
+    ON reactions (repository_id, issue_id, emoji, user_id) WHERE issue_id IS NOT NULL;
+CREATE UNIQUE INDEX reactions_comment_user_emoji_key
+    ON reactions (repository_id, comment_id, emoji, user_id) WHERE comment_id IS NOT NULL;
+CREATE INDEX reactions_user_id_idx ON reactions (user_id);
+
+CREATE TRIGGER reactions_refuse_update BEFORE UPDATE ON reactions
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE reactions IS
+    'Emoji reactions on an issue or a comment (exactly one target), from a fixed vocabulary, one per user, target and emoji. Toggled by insert/delete: append-only.';
+
+
+CREATE TABLE stars (
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, repository_id)
+);
+
+CREATE INDEX stars_user_id_created_at_idx ON stars (user_id, created_at, repository_id);
+-- Stargazers list and star count (an index-only count, rather than a counter column whose row
+-- lock every star of a popular repository would queue on).
+CREATE INDEX stars_repository_id_idx ON stars (repository_id, created_at, user_id);
+
+CREATE TRIGGER stars_refuse_update BEFORE UPDATE ON stars
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE stars IS 'A user starring a repository. Toggled by insert/delete: append-only.';
+
+
+CREATE TABLE watches (
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    level          text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, repository_id),
+    CONSTRAINT watches_level_check CHECK (level IN ('watching', 'participating', 'ignoring'))
+);
+
+-- Notification fan-out: the watchers of a repository at a level.
+CREATE INDEX watches_repository_id_idx ON watches (repository_id, level, user_id);
+
+CREATE TRIGGER watches_set_updated_at BEFORE UPDATE ON watches
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE watches IS
+    'Notification subscription level per user and repository: watching (everything), participating (only threads they take part in; the default without a row), ignoring (nothing).';
+
+
+CREATE TABLE messages (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender_id     bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    recipient_id  bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    body          text NOT NULL,
+    read_at       timestamptz,
+    user_low_id   bigint NOT NULL GENERATED ALWAYS AS (least(sender_id, recipient_id)) STORED,
+    user_high_id  bigint NOT NULL GENERATED ALWAYS AS (greatest(sender_id, recipient_id)) STORED,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT messages_body_check
+        CHECK (char_length(body) BETWEEN 1 AND 65536 AND btrim(body, E' \t\n\r\f') <> ''),
+    CONSTRAINT messages_not_self_check CHECK (sender_id <> recipient_id)
+);
+
+-- A conversation is the unordered pair of users; both directions share one keyset order.
+CREATE INDEX messages_conversation_idx ON messages (user_low_id, user_high_id, created_at, id);
+CREATE INDEX messages_sender_id_idx ON messages (sender_id, created_at, id);
+CREATE INDEX messages_recipient_id_idx ON messages (recipient_id, created_at, id);
+CREATE INDEX messages_recipient_unread_idx ON messages (recipient_id, created_at, id) WHERE read_at IS NULL;
+
+CREATE TRIGGER messages_set_updated_at BEFORE UPDATE ON messages
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE messages IS
+    'Direct messages between two users. Deleting either account deletes the conversation (CASCADE): private correspondence is personal data of both, and a message without its sender would leave a conversation nobody can address.';
+COMMENT ON COLUMN messages.user_low_id IS 'least(sender_id, recipient_id): with user_high_id, the conversation key.';
+COMMENT ON COLUMN messages.user_high_id IS 'greatest(sender_id, recipient_id).';
+
+
+CREATE TABLE notifications (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id        bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    issue_id       bigint,
+    comment_id     bigint,
+    actor_id       bigint REFERENCES users (id) ON DELETE SET NULL,
+    reason         text NOT NULL,
+    read_at        timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT notifications_reason_check
+        CHECK (reason IN ('mention', 'assign', 'comment', 'subscribed', 'author', 'state_change',
+                          'review_requested', 'landing', 'security')),
+    CONSTRAINT notifications_issue_fkey FOREIGN KEY (repository_id, issue_id)
+        REFERENCES issues (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT notifications_comment_fkey FOREIGN KEY (repository_id, comment_id)
+        REFERENCES comments (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX notifications_user_id_created_at_idx ON notifications (user_id, created_at, id);
+CREATE INDEX notifications_user_id_unread_idx ON notifications (user_id, created_at, id) WHERE read_at IS NULL;
+CREATE INDEX notifications_issue_idx ON notifications (repository_id, issue_id);
+CREATE INDEX notifications_comment_idx ON notifications (repository_id, comment_id) WHERE comment_id IS NOT NULL;
+CREATE INDEX notifications_actor_id_idx ON notifications (actor_id) WHERE actor_id IS NOT NULL;
+
+CREATE TRIGGER notifications_set_updated_at BEFORE UPDATE ON notifications
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE notifications IS
+    'A user''s notifications, with the reason they got it. Listed by keyset (user_id, created_at, id); unread ones through a partial index. Readers filter with can_read_repository(), so access lost later hides them.';
+COMMENT ON COLUMN notifications.actor_id IS 'Who caused it; NULL once that account is deleted.';
+COMMENT ON COLUMN notifications.reason IS 'Why the user got it: mention, assign, comment, subscribed, author, state_change, review_requested, landing, security.';
+
+
+-- =============================================================================================
+-- 6. Landing & review: the landing queue (jj-native change requests), its reviews and line
+--    comments; git-style pull requests, their reviews and review comments; conflicts
+-- =============================================================================================
+
+CREATE TABLE landing_queue (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id     bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    number            bigint NOT NULL,
+    author_id         bigint REFERENCES users (id) ON DELETE SET NULL,
+    change_id         text COLLATE "C" NOT NULL,
+    commit_id         text COLLATE "C",
+    target_bookmark   text NOT NULL,
+    title             text NOT NULL,
+    description       text NOT NULL DEFAULT '',
+    priority          smallint NOT NULL DEFAULT 0,
+    state             text NOT NULL DEFAULT 'queued',
+    attempts          integer NOT NULL DEFAULT 0,
+    max_attempts      integer NOT NULL DEFAULT 3,
+    claimed_by        text,
+    claimed_at        timestamptz,
+    lease_expires_at  timestamptz,
+    landed_commit_id  text COLLATE "C",
+    last_error        text,
+    finished_at       timestamptz,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT landing_queue_number_check CHECK (number > 0),
+    CONSTRAINT landing_queue_change_id_check CHECK (change_id ~ '^[k-z]{32}$'),
+    CONSTRAINT landing_queue_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT landing_queue_landed_commit_id_check CHECK (landed_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT landing_queue_target_bookmark_check CHECK (is_valid_ref_name(target_bookmark)),
+    CONSTRAINT landing_queue_title_check
+        CHECK (char_length(title) BETWEEN 1 AND 256 AND btrim(title, E' \t\n\r\f') <> ''),
+    CONSTRAINT landing_queue_description_check CHECK (char_length(description) <= 65536),
+    CONSTRAINT landing_queue_priority_check CHECK (priority BETWEEN -100 AND 100),
+    CONSTRAINT landing_queue_state_check
+        CHECK (state IN ('queued', 'running', 'landed', 'failed', 'cancelled')),
+    CONSTRAINT landing_queue_attempts_check CHECK (attempts >= 0 AND attempts <= max_attempts),
+    CONSTRAINT landing_queue_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 100),
+    CONSTRAINT landing_queue_claimed_by_check CHECK (char_length(claimed_by) BETWEEN 1 AND 255),
+    CONSTRAINT landing_queue_last_error_check CHECK (char_length(last_error) <= 65536),
+    -- A running request is held by a worker until its lease expires (then another worker may
+    -- take it over); only running requests hold a claim.
+    CONSTRAINT landing_queue_claim_check
+        CHECK ((state = 'running') = (claimed_by IS NOT NULL AND claimed_at IS NOT NULL
+                                      AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT landing_queue_landed_check CHECK ((state = 'landed') = (landed_commit_id IS NOT NULL)),
+    CONSTRAINT landing_queue_finished_check
+        CHECK ((state IN ('landed', 'failed', 'cancelled')) = (finished_at IS NOT NULL)),
+    CONSTRAINT landing_queue_repository_id_number_key UNIQUE (repository_id, number),
+    CONSTRAINT landing_queue_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+-- Claim order of the workers: SELECT ... WHERE state = 'queued' ORDER BY priority DESC, id
+-- FOR UPDATE SKIP LOCKED, per target bookmark (landing is serial per bookmark) or globally.
+CREATE INDEX landing_queue_claim_idx
+    ON landing_queue (repository_id, target_bookmark, priority DESC, id) WHERE state = 'queued';
+CREATE INDEX landing_queue_claim_global_idx ON landing_queue (priority DESC, id) WHERE state = 'queued';
+-- Expired leases to take over.
+CREATE INDEX landing_queue_lease_idx ON landing_queue (lease_expires_at) WHERE state = 'running';
+CREATE INDEX landing_queue_repository_id_state_created_at_idx
+    ON landing_queue (repository_id, state, created_at, id);
+CREATE INDEX landing_queue_author_id_idx ON landing_queue (author_id, created_at, id);
+-- A change waits in the queue for a bookmark once.
+CREATE UNIQUE INDEX landing_queue_active_change_key
+    ON landing_queue (repository_id, change_id, target_bookmark) WHERE state IN ('queued', 'running');
+
+CREATE TRIGGER landing_queue_set_updated_at BEFORE UPDATE ON landing_queue
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER landing_queue_state_transition BEFORE UPDATE OF state ON landing_queue
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'queued>running', 'queued>cancelled',
+        'running>landed', 'running>failed', 'running>queued', 'running>cancelled',
+        'failed>queued');
+
+COMMENT ON TABLE landing_queue IS
+    'Landing requests: a jj change asking to land on a target bookmark. Numbered from the repository''s shared sequence (get_next_issue_number). State machine queued -> running -> landed | failed | cancelled, with running -> queued (lease lost, retry) and failed -> queued (requeue), enforced by trigger.';
+COMMENT ON COLUMN landing_queue.change_id IS 'jj change id (32 chars of k-z); stable across rewrites of the change.';
+COMMENT ON COLUMN landing_queue.commit_id IS 'The commit of the change when it was queued (the change may be rewritten later).';
+COMMENT ON COLUMN landing_queue.priority IS 'Higher lands first; ties in queue order.';
+COMMENT ON COLUMN landing_queue.claimed_by IS 'Worker holding the request while running.';
+COMMENT ON COLUMN landing_queue.lease_expires_at IS 'The claim is void after this; another worker may take the request over.';
+COMMENT ON COLUMN landing_queue.number IS 'From get_next_issue_number(): issues, landing requests and pull requests share one sequence per repository.';
+COMMENT ON COLUMN landing_queue.target_bookmark IS 'The bookmark the change lands on.';
+COMMENT ON COLUMN landing_queue.attempts IS 'Landing attempts started; at most max_attempts.';
+COMMENT ON COLUMN landing_queue.landed_commit_id IS 'The commit the bookmark points at after landing; set exactly when landed.';
+
+CREATE FUNCTION raise_issue_counter() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO issue_counters AS c (repository_id, last_number)
+    VALUES (NEW.repository_id, NEW.number)
+    ON CONFLICT (repository_id) DO UPDATE SET last_number = EXCLUDED.last_number
+     WHERE c.last_number < EXCLUDED.last_number;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION raise_issue_counter() IS
+    'AFTER INSERT row trigger of the numbered tables other than issues (landing_queue, pull_requests): keeps issue_counters.last_number at least the highest number inserted, so imports cannot make the sequence hand out a used number.';
+
+CREATE TRIGGER landing_queue_counter AFTER INSERT ON landing_queue
+    FOR EACH ROW EXECUTE FUNCTION raise_issue_counter();
+
+
+CREATE TABLE landing_reviews (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL,
+    landing_id     bigint NOT NULL,
+    reviewer_id    bigint REFERENCES users (id) ON DELETE SET NULL,
+    state          text NOT NULL,
+    body           text NOT NULL DEFAULT '',
+    commit_id      text COLLATE "C",
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT landing_reviews_state_check
+        CHECK (state IN ('commented', 'approved', 'changes_requested', 'dismissed')),
+    CONSTRAINT landing_reviews_body_check CHECK (char_length(body) <= 65536),
+    CONSTRAINT landing_reviews_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT landing_reviews_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT landing_reviews_landing_fkey FOREIGN KEY (repository_id, landing_id)
+        REFERENCES landing_queue (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX landing_reviews_landing_idx ON landing_reviews (repository_id, landing_id, created_at, id);
+CREATE INDEX landing_reviews_reviewer_id_idx ON landing_reviews (reviewer_id, created_at, id);
+
+CREATE TRIGGER landing_reviews_set_updated_at BEFORE UPDATE ON landing_reviews
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE landing_reviews IS
+    'Reviews of a landing request. The latest non-dismissed review of each reviewer counts towards protected_branches.required_approvals.';
+COMMENT ON COLUMN landing_reviews.commit_id IS 'The commit of the change that was reviewed; a rewrite after approval can be detected.';
+
+
+CREATE TABLE landing_line_comments (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id   bigint NOT NULL,
+    landing_id      bigint NOT NULL,
+    review_id       bigint,
+    in_reply_to_id  bigint,
+    author_id       bigint REFERENCES users (id) ON DELETE SET NULL,
+    commit_id       text COLLATE "C" NOT NULL,
+    path            text NOT NULL,
+    line            integer NOT NULL,
+    side            text NOT NULL DEFAULT 'new',
+    body            text NOT NULL,
+    resolved_at     timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT landing_line_comments_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT landing_line_comments_path_check
+        CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT landing_line_comments_line_check CHECK (line >= 1),
+    CONSTRAINT landing_line_comments_side_check CHECK (side IN ('old', 'new')),
+    CONSTRAINT landing_line_comments_body_check
+        CHECK (char_length(body) BETWEEN 1 AND 65536 AND btrim(body, E' \t\n\r\f') <> ''),
+    CONSTRAINT landing_line_comments_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT landing_line_comments_landing_fkey FOREIGN KEY (repository_id, landing_id)
+        REFERENCES landing_queue (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT landing_line_comments_review_fkey FOREIGN KEY (repository_id, review_id)
+        REFERENCES landing_reviews (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT landing_line_comments_in_reply_to_fkey FOREIGN KEY (repository_id, in_reply_to_id)
+        REFERENCES landing_line_comments (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX landing_line_comments_landing_idx
+    ON landing_line_comments (repository_id, landing_id, path, line, id);
+CREATE INDEX landing_line_comments_review_idx
+    ON landing_line_comments (repository_id, review_id) WHERE review_id IS NOT NULL;
+CREATE INDEX landing_line_comments_in_reply_to_idx
+    ON landing_line_comments (repository_id, in_reply_to_id) WHERE in_reply_to_id IS NOT NULL;
+CREATE INDEX landing_line_comments_author_id_idx ON landing_line_comments (author_id);
+
+CREATE TRIGGER landing_line_comments_set_updated_at BEFORE UPDATE ON landing_line_comments
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE landing_line_comments IS
+    'Comments on a line of a landing request''s diff, optionally part of a review, threaded by in_reply_to_id.';
+COMMENT ON COLUMN landing_line_comments.side IS 'old = the line number is in the base, new = in the change.';
+
+
+CREATE TABLE pull_requests (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id    bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    number           bigint NOT NULL,
+    author_id        bigint REFERENCES users (id) ON DELETE SET NULL,
+    title            text NOT NULL,
+    body             text NOT NULL DEFAULT '',
+    state            text NOT NULL DEFAULT 'open',
+    draft            boolean NOT NULL DEFAULT false,
+    head_ref         text NOT NULL,
+    base_ref         text NOT NULL,
+    head_commit_id   text COLLATE "C" NOT NULL,
+    merge_commit_id  text COLLATE "C",
+    merged_by_id     bigint REFERENCES users (id) ON DELETE SET NULL,
+    merged_at        timestamptz,
+    closed_at        timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT pull_requests_number_check CHECK (number > 0),
+    CONSTRAINT pull_requests_title_check
+        CHECK (char_length(title) BETWEEN 1 AND 256 AND btrim(title, E' \t\n\r\f') <> ''),
+    CONSTRAINT pull_requests_body_check CHECK (char_length(body) <= 65536),
+    CONSTRAINT pull_requests_state_check CHECK (state IN ('open', 'closed', 'merged')),
+    CONSTRAINT pull_requests_head_ref_check CHECK (is_valid_ref_name(head_ref)),
+    CONSTRAINT pull_requests_base_ref_check CHECK (is_valid_ref_name(base_ref)),
+    CONSTRAINT pull_requests_head_commit_id_check CHECK (head_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT pull_requests_merge_commit_id_check CHECK (merge_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT pull_requests_merged_check
+        CHECK ((state = 'merged') = (merged_at IS NOT NULL AND merge_commit_id IS NOT NULL)),
+    CONSTRAINT pull_requests_closed_check CHECK ((state = 'open') = (closed_at IS NULL)),
+    CONSTRAINT pull_requests_repository_id_number_key UNIQUE (repository_id, number),
+    CONSTRAINT pull_requests_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+CREATE INDEX pull_requests_repository_id_state_created_at_idx
+    ON pull_requests (repository_id, state, created_at, id);
+CREATE INDEX pull_requests_repository_id_updated_at_idx ON pull_requests (repository_id, updated_at, id);
+CREATE INDEX pull_requests_author_id_idx ON pull_requests (author_id, created_at, id);
+CREATE INDEX pull_requests_merged_by_id_idx ON pull_requests (merged_by_id) WHERE merged_by_id IS NOT NULL;
+
+CREATE TRIGGER pull_requests_set_updated_at BEFORE UPDATE ON pull_requests
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER pull_requests_state_transition BEFORE UPDATE OF state ON pull_requests
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition('open>closed', 'closed>open', 'open>merged');
+CREATE TRIGGER pull_requests_counter AFTER INSERT ON pull_requests
+    FOR EACH ROW EXECUTE FUNCTION raise_issue_counter();
+
+COMMENT ON TABLE pull_requests IS
+    'Git-style pull requests (head ref into base ref), for git clients of a repository; jj-native work goes through landing_queue. Numbered from the same per-repository sequence as issues and landing requests, so #N is unambiguous. merged is final.';
+COMMENT ON COLUMN pull_requests.closed_at IS 'Set when closed or merged.';
+COMMENT ON COLUMN pull_requests.number IS 'From get_next_issue_number(), shared with issues and landing requests.';
+COMMENT ON COLUMN pull_requests.head_ref IS 'Branch with the proposed commits.';
+COMMENT ON COLUMN pull_requests.base_ref IS 'Branch to merge into.';
+
+
+CREATE TABLE reviews (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id    bigint NOT NULL,
+    pull_request_id  bigint NOT NULL,
+    reviewer_id      bigint REFERENCES users (id) ON DELETE SET NULL,
+    state            text NOT NULL,
+    body             text NOT NULL DEFAULT '',
+    commit_id        text COLLATE "C" NOT NULL,
+    submitted_at     timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT reviews_state_check
+        CHECK (state IN ('pending', 'commented', 'approved', 'changes_requested', 'dismissed')),
+    CONSTRAINT reviews_submitted_check CHECK ((state = 'pending') = (submitted_at IS NULL)),
+    CONSTRAINT reviews_body_check CHECK (char_length(body) <= 65536),
+    CONSTRAINT reviews_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT reviews_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT reviews_pull_request_fkey FOREIGN KEY (repository_id, pull_request_id)
+        REFERENCES pull_requests (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX reviews_pull_request_idx ON reviews (repository_id, pull_request_id, created_at, id);
+CREATE INDEX reviews_reviewer_id_idx ON reviews (reviewer_id, created_at, id);
+
+CREATE TRIGGER reviews_set_updated_at BEFORE UPDATE ON reviews
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE reviews IS
+    'Reviews of a pull request at a commit. pending = draft, visible to its author only, until submitted.';
+COMMENT ON COLUMN reviews.commit_id IS 'The head commit that was reviewed.';
+COMMENT ON COLUMN reviews.submitted_at IS 'NULL while the review is a pending draft.';
+
+
+CREATE TABLE review_comments (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id    bigint NOT NULL,
+    pull_request_id  bigint NOT NULL,
+    review_id        bigint,
+    in_reply_to_id   bigint,
+    author_id        bigint REFERENCES users (id) ON DELETE SET NULL,
+    commit_id        text COLLATE "C" NOT NULL,
+    path             text NOT NULL,
+    line             integer NOT NULL,
+    side             text NOT NULL DEFAULT 'new',
+    body             text NOT NULL,
+    resolved_at      timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT review_comments_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT review_comments_path_check
+        CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT review_comments_line_check CHECK (line >= 1),
+    CONSTRAINT review_comments_side_check CHECK (side IN ('old', 'new')),
+    CONSTRAINT review_comments_body_check
+        CHECK (char_length(body) BETWEEN 1 AND 65536 AND btrim(body, E' \t\n\r\f') <> ''),
+    CONSTRAINT review_comments_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT review_comments_pull_request_fkey FOREIGN KEY (repository_id, pull_request_id)
+        REFERENCES pull_requests (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT review_comments_review_fkey FOREIGN KEY (repository_id, review_id)
+        REFERENCES reviews (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT review_comments_in_reply_to_fkey FOREIGN KEY (repository_id, in_reply_to_id)
+        REFERENCES review_comments (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX review_comments_pull_request_idx ON review_comments (repository_id, pull_request_id, path, line, id);
+CREATE INDEX review_comments_review_idx ON review_comments (repository_id, review_id) WHERE review_id IS NOT NULL;
+CREATE INDEX review_comments_in_reply_to_idx
+    ON review_comments (repository_id, in_reply_to_id) WHERE in_reply_to_id IS NOT NULL;
+CREATE INDEX review_comments_author_id_idx ON review_comments (author_id);
+
+CREATE TRIGGER review_comments_set_updated_at BEFORE UPDATE ON review_comments
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE review_comments IS
+    'Comments on a line of a pull request''s diff, optionally part of a review, threaded by in_reply_to_id.';
+
+
+CREATE TABLE conflicts (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id       bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    landing_id          bigint,
+    change_id           text COLLATE "C" NOT NULL,
+    commit_id           text COLLATE "C" NOT NULL,
+    path                text NOT NULL,
+    sides               smallint NOT NULL DEFAULT 2,
+    resolved_at         timestamptz,
+    resolved_commit_id  text COLLATE "C",
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT conflicts_change_id_check CHECK (change_id ~ '^[k-z]{32}$'),
+    CONSTRAINT conflicts_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT conflicts_resolved_commit_id_check CHECK (resolved_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT conflicts_path_check CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT conflicts_sides_check CHECK (sides BETWEEN 2 AND 64),
+    CONSTRAINT conflicts_resolved_check CHECK (resolved_commit_id IS NULL OR resolved_at IS NOT NULL),
+    CONSTRAINT conflicts_repository_id_commit_id_path_key UNIQUE (repository_id, commit_id, path),
+    CONSTRAINT conflicts_landing_fkey FOREIGN KEY (repository_id, landing_id)
+        REFERENCES landing_queue (repository_id, id) ON DELETE SET NULL (landing_id)
+);
+
+CREATE INDEX conflicts_landing_idx ON conflicts (repository_id, landing_id) WHERE landing_id IS NOT NULL;
+CREATE INDEX conflicts_unresolved_idx ON conflicts (repository_id, change_id) WHERE resolved_at IS NULL;
+
+CREATE TRIGGER conflicts_set_updated_at BEFORE UPDATE ON conflicts
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE conflicts IS
+    'jj conflicts recorded per commit and path (jj commits may contain conflicts; landing refuses them), optionally found while landing a request; resolved by a later commit of the same change.';
+COMMENT ON COLUMN conflicts.sides IS 'Number of sides of the conflict (2 for an ordinary merge conflict).';
+
+
+-- =============================================================================================
+-- 7. jj & changes: content-addressed blobs, changes (commits), their parts, the operation log,
+--    workspaces, their tracked files and snapshot history
+-- =============================================================================================
+
+CREATE TABLE blobs (
+    hash        bytea PRIMARY KEY,
+    content     bytea NOT NULL,
+    size        bigint NOT NULL GENERATED ALWAYS AS (octet_length(content)) STORED,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    -- Content addressing, enforced: the key is the SHA-256 of the content, so a blob is stored
+    -- once (INSERT ... ON CONFLICT (hash) DO NOTHING) and can never be corrupted or swapped.
+    CONSTRAINT blobs_hash_check CHECK (hash = sha256(content)),
+    CONSTRAINT blobs_size_check CHECK (octet_length(content) <= 104857600)
+);
+
+CREATE TRIGGER blobs_refuse_update BEFORE UPDATE ON blobs
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE blobs IS
+    'File contents, content-addressed by SHA-256 and stored once across all repositories (access is always through a repository-scoped row that names the hash). Immutable and append-only; referenced with ON DELETE RESTRICT, so garbage collection can only remove unreferenced blobs.';
+COMMENT ON COLUMN blobs.hash IS 'sha256(content), 32 bytes (blobs_hash_check).';
+COMMENT ON COLUMN blobs.size IS 'Derived: octet_length(content).';
+
+
+CREATE TABLE changes (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id   bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    change_id       text COLLATE "C" NOT NULL,
+    commit_id       text COLLATE "C" NOT NULL,
+    parent_commit_ids text[] COLLATE "C" NOT NULL DEFAULT '{}',
+    author_id       bigint REFERENCES users (id) ON DELETE SET NULL,
+    author_name     text NOT NULL DEFAULT '',
+    author_email    text NOT NULL DEFAULT '',
+    description     text NOT NULL DEFAULT '',
+    authored_at     timestamptz NOT NULL,
+    committed_at    timestamptz NOT NULL,
+    empty           boolean NOT NULL DEFAULT false,
+    hidden          boolean NOT NULL DEFAULT false,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    -- jj change ids: 16 bytes in jj's reverse-hex alphabet (z = 0 ... k = 15).
+    CONSTRAINT changes_change_id_check CHECK (change_id ~ '^[k-z]{32}$'),
+    CONSTRAINT changes_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT changes_parent_commit_ids_check
+        CHECK (cardinality(parent_commit_ids) <= 64
+               AND array_position(parent_commit_ids, NULL) IS NULL
+               AND array_to_string(parent_commit_ids, ',') ~ '^([0-9a-f]{40}(,[0-9a-f]{40})*)?$'),
+    CONSTRAINT changes_author_name_check CHECK (char_length(author_name) <= 255),
+    CONSTRAINT changes_author_email_check CHECK (char_length(author_email) <= 255),
+    CONSTRAINT changes_description_check CHECK (char_length(description) <= 1048576),
+    -- One commit is one row; several rows sharing a change id are a divergent change.
+    CONSTRAINT changes_repository_id_commit_id_key UNIQUE (repository_id, commit_id),
+    CONSTRAINT changes_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+-- Change-id prefix resolution (COLLATE "C" range scan) and divergence detection.
+CREATE INDEX changes_repository_id_change_id_idx ON changes (repository_id, change_id);
+CREATE INDEX changes_repository_id_committed_at_idx ON changes (repository_id, committed_at, id);
+CREATE INDEX changes_author_id_idx ON changes (author_id) WHERE author_id IS NOT NULL;
+
+CREATE TRIGGER changes_set_updated_at BEFORE UPDATE ON changes
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE changes IS
+    'jj changes as seen by the forge, one row per commit: a change id maps to several commits when divergent (unique is (repository_id, commit_id), not the change id). Ids resolve by unique prefix over the COLLATE "C" indexes.';
+COMMENT ON COLUMN changes.change_id IS 'jj change id, 32 chars of k-z; stable across rewrites.';
+COMMENT ON COLUMN changes.commit_id IS 'Commit id, 40 hex (git backend); changes on every rewrite.';
+COMMENT ON COLUMN changes.author_id IS 'The forge user matched to the author signature, if any; NULL after that account is deleted.';
+COMMENT ON COLUMN changes.hidden IS 'Abandoned or rewritten: no longer visible in the repository view (jj keeps it reachable through the operation log).';
+COMMENT ON COLUMN changes.parent_commit_ids IS 'Parent commits (several for a merge, none for the root).';
+COMMENT ON COLUMN changes.author_name IS 'Author signature as recorded in the commit.';
+COMMENT ON COLUMN changes.authored_at IS 'Author timestamp of the commit.';
+COMMENT ON COLUMN changes.committed_at IS 'Committer timestamp; list order of a repository''s changes.';
+COMMENT ON COLUMN changes.empty IS 'The commit changes no file.';
+
+
+CREATE TABLE parts (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL,
+    change_row_id  bigint NOT NULL,
+    path           text NOT NULL,
+    status         text NOT NULL,
+    old_path       text,
+    old_blob_hash  bytea REFERENCES blobs (hash) ON DELETE RESTRICT,
+    new_blob_hash  bytea REFERENCES blobs (hash) ON DELETE RESTRICT,
+    additions      integer NOT NULL DEFAULT 0,
+    deletions      integer NOT NULL DEFAULT 0,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT parts_path_check CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT parts_old_path_check CHECK (char_length(old_path) BETWEEN 1 AND 4096 AND old_path !~ '[[:cntrl:]]'),
+    CONSTRAINT parts_status_check
+        CHECK (status IN ('added', 'modified', 'deleted', 'renamed', 'copied', 'conflicted')),
+    CONSTRAINT parts_old_path_status_check CHECK ((status IN ('renamed', 'copied')) = (old_path IS NOT NULL)),
+    CONSTRAINT parts_lines_check CHECK (additions >= 0 AND deletions >= 0),
+    CONSTRAINT parts_change_path_key UNIQUE (repository_id, change_row_id, path),
+    CONSTRAINT parts_change_fkey FOREIGN KEY (repository_id, change_row_id)
+        REFERENCES changes (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX parts_old_blob_hash_idx ON parts (old_blob_hash) WHERE old_blob_hash IS NOT NULL;
+CREATE INDEX parts_new_blob_hash_idx ON parts (new_blob_hash) WHERE new_blob_hash IS NOT NULL;
+
+CREATE TRIGGER parts_refuse_update BEFORE UPDATE ON parts
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE parts IS
+    'The parts of a change: one row per path the commit touches, with the blobs before and after and line counts. Derived from an immutable commit, so append-only.';
+COMMENT ON COLUMN parts.change_row_id IS 'changes.id of the commit (the row, not the jj change id).';
+COMMENT ON COLUMN parts.status IS 'added | modified | deleted | renamed | copied | conflicted.';
+COMMENT ON COLUMN parts.old_path IS 'Source path of a rename or copy (set exactly for those).';
+COMMENT ON COLUMN parts.old_blob_hash IS 'Content before (NULL when added).';
+COMMENT ON COLUMN parts.new_blob_hash IS 'Content after (NULL when deleted).';
+
+
+CREATE TABLE jj_operations (
+    id                   uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id        bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    operation_id         text COLLATE "C" NOT NULL,
+    parent_operation_ids text[] COLLATE "C" NOT NULL DEFAULT '{}',
+    view_id              text COLLATE "C" NOT NULL,
+    view                 jsonb NOT NULL DEFAULT '{}',
+    metadata             jsonb NOT NULL DEFAULT '{}',
+    is_snapshot          boolean NOT NULL DEFAULT false,
+    started_at           timestamptz NOT NULL,
+    ended_at             timestamptz NOT NULL,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT jj_operations_operation_id_check CHECK (operation_id ~ '^[0-9a-f]{128}$'),
+    CONSTRAINT jj_operations_view_id_check CHECK (view_id ~ '^[0-9a-f]{128}$'),
+    CONSTRAINT jj_operations_parent_operation_ids_check
+        CHECK (cardinality(parent_operation_ids) <= 64
+               AND array_position(parent_operation_ids, NULL) IS NULL
+               AND array_to_string(parent_operation_ids, ',') ~ '^([0-9a-f]{128}(,[0-9a-f]{128})*)?$'),
+    CONSTRAINT jj_operations_view_check CHECK (jsonb_typeof(view) = 'object'),
+    CONSTRAINT jj_operations_metadata_check CHECK (jsonb_typeof(metadata) = 'object'),
+    CONSTRAINT jj_operations_time_check CHECK (ended_at >= started_at),
+    CONSTRAINT jj_operations_repository_id_operation_id_key UNIQUE (repository_id, operation_id)
+);
+
+CREATE INDEX jj_operations_repository_id_created_at_idx ON jj_operations (repository_id, created_at, id);
+
+CREATE TRIGGER jj_operations_refuse_update BEFORE UPDATE ON jj_operations
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE jj_operations IS
+    'The jj operation log of a repository: each operation points at a view (heads, bookmarks, working-copy commits) and its parent operations (several after a concurrent-operation merge). Operations are immutable in jj: append-only. UUIDv7 key: operations arrive at machine rate from agents.';
+COMMENT ON COLUMN jj_operations.operation_id IS 'jj operation id, 128 hex (BLAKE2b-512); resolves by unique prefix.';
+COMMENT ON COLUMN jj_operations.view IS 'The operation''s view as JSON (heads, bookmarks, working-copy commits per workspace).';
+COMMENT ON COLUMN jj_operations.metadata IS 'jj operation metadata: description, hostname, username, tags.';
+COMMENT ON COLUMN jj_operations.is_snapshot IS 'The operation only snapshotted a working copy.';
+COMMENT ON COLUMN jj_operations.parent_operation_ids IS 'Parent operation ids (several after concurrent operations were merged).';
+COMMENT ON COLUMN jj_operations.view_id IS 'jj view id, 128 hex.';
+
+
+CREATE TABLE jj_workspaces (
+    id                      uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id           bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    user_id                 bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    name                    text NOT NULL,
+    state                   text NOT NULL DEFAULT 'provisioning',
+    host                    text,
+    path                    text,
+    working_copy_commit_id  text COLLATE "C",
+    last_operation_id       text COLLATE "C",
+    last_synced_at          timestamptz,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT jj_workspaces_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$'),
+    CONSTRAINT jj_workspaces_state_check CHECK (state IN ('provisioning', 'active', 'stale', 'archived')),
+    CONSTRAINT jj_workspaces_host_check CHECK (char_length(host) BETWEEN 1 AND 255),
+    CONSTRAINT jj_workspaces_path_check CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT jj_workspaces_working_copy_commit_id_check CHECK (working_copy_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT jj_workspaces_last_operation_id_check CHECK (last_operation_id ~ '^[0-9a-f]{128}$'),
+    CONSTRAINT jj_workspaces_repository_id_name_key UNIQUE (repository_id, name),
+    CONSTRAINT jj_workspaces_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT jj_workspaces_last_operation_fkey FOREIGN KEY (repository_id, last_operation_id)
+        REFERENCES jj_operations (repository_id, operation_id) ON DELETE SET NULL (last_operation_id)
+);
+
+CREATE INDEX jj_workspaces_user_id_idx ON jj_workspaces (user_id, state);
+CREATE INDEX jj_workspaces_last_operation_idx
+    ON jj_workspaces (repository_id, last_operation_id) WHERE last_operation_id IS NOT NULL;
+CREATE INDEX jj_workspaces_sync_idx ON jj_workspaces (last_synced_at) WHERE state = 'active';
+
+CREATE TRIGGER jj_workspaces_set_updated_at BEFORE UPDATE ON jj_workspaces
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER jj_workspaces_state_transition BEFORE UPDATE OF state ON jj_workspaces
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'provisioning>active', 'provisioning>archived', 'active>stale', 'stale>active',
+        'active>archived', 'stale>archived');
+
+COMMENT ON TABLE jj_workspaces IS
+    'jj workspaces (working copies) a person or agent works in: provisioning -> active <-> stale -> archived (stale = the working copy is behind the repository''s operation log and needs jj workspace update-stale).';
+COMMENT ON COLUMN jj_workspaces.last_operation_id IS 'The operation the working copy was last synced to.';
+COMMENT ON COLUMN jj_workspaces.last_synced_at IS 'Last successful sync with the forge; drives staleness detection.';
+COMMENT ON COLUMN jj_workspaces.working_copy_commit_id IS 'The workspace''s working-copy commit (@) as last synced.';
+COMMENT ON COLUMN jj_workspaces.host IS 'Machine the working copy lives on.';
+COMMENT ON COLUMN jj_workspaces.path IS 'Path of the working copy on that machine.';
+
+
+CREATE TABLE file_trackers (
+    workspace_id   uuid NOT NULL,
+    repository_id  bigint NOT NULL,
+    path           text NOT NULL,
+    file_type      text NOT NULL DEFAULT 'normal',
+    size           bigint NOT NULL DEFAULT 0,
+    mtime          timestamptz,
+    blob_hash      bytea REFERENCES blobs (hash) ON DELETE RESTRICT,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (repository_id, workspace_id, path),
+    CONSTRAINT file_trackers_path_check CHECK (char_length(path) BETWEEN 1 AND 4096 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT file_trackers_file_type_check
+        CHECK (file_type IN ('normal', 'executable', 'symlink', 'conflict', 'git_submodule')),
+    CONSTRAINT file_trackers_size_check CHECK (size >= 0),
+    CONSTRAINT file_trackers_workspace_fkey FOREIGN KEY (repository_id, workspace_id)
+        REFERENCES jj_workspaces (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX file_trackers_blob_hash_idx ON file_trackers (blob_hash) WHERE blob_hash IS NOT NULL;
+
+CREATE TRIGGER file_trackers_set_updated_at BEFORE UPDATE ON file_trackers
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE file_trackers IS
+    'The tracked files of a workspace''s working copy (jj''s tree state): type, size and mtime let a snapshot skip unchanged files; blob_hash is the content last snapshotted.';
+COMMENT ON COLUMN file_trackers.file_type IS 'normal | executable | symlink | conflict | git_submodule.';
+COMMENT ON COLUMN file_trackers.size IS 'Size at the last snapshot; with mtime, lets a snapshot skip unchanged files.';
+COMMENT ON COLUMN file_trackers.mtime IS 'Modification time at the last snapshot.';
+COMMENT ON COLUMN file_trackers.blob_hash IS 'Content at the last snapshot, if uploaded.';
+
+
+CREATE TABLE snapshot_history (
+    id                      uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id           bigint NOT NULL,
+    workspace_id            uuid NOT NULL,
+    operation_id            text COLLATE "C" NOT NULL,
+    working_copy_commit_id  text COLLATE "C" NOT NULL,
+    files_changed           integer NOT NULL DEFAULT 0,
+    duration_ms             integer,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT snapshot_history_operation_id_check CHECK (operation_id ~ '^[0-9a-f]{128}$'),
+    CONSTRAINT snapshot_history_working_copy_commit_id_check CHECK (working_copy_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT snapshot_history_files_changed_check CHECK (files_changed >= 0),
+    CONSTRAINT snapshot_history_duration_ms_check CHECK (duration_ms >= 0),
+    CONSTRAINT snapshot_history_workspace_fkey FOREIGN KEY (repository_id, workspace_id)
+        REFERENCES jj_workspaces (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT snapshot_history_operation_fkey FOREIGN KEY (repository_id, operation_id)
+        REFERENCES jj_operations (repository_id, operation_id) ON DELETE CASCADE
+);
+
+CREATE INDEX snapshot_history_workspace_idx ON snapshot_history (repository_id, workspace_id, id);
+CREATE INDEX snapshot_history_operation_idx ON snapshot_history (repository_id, operation_id);
+
+CREATE TRIGGER snapshot_history_refuse_update BEFORE UPDATE ON snapshot_history
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE snapshot_history IS
+    'Each working-copy snapshot of a workspace: the snapshot operation and the resulting working-copy commit. A log: append-only; UUIDv7 keys, so (workspace, id) is time order.';
+COMMENT ON COLUMN snapshot_history.files_changed IS 'Files whose content changed in this snapshot.';
+
+
+-- =============================================================================================
+-- 8. Infrastructure & coordination: runners, rate limits, SSH keys, commit statuses,
+--    configuration, the durable event bus, leases, health and alerts
+-- =============================================================================================
+
+CREATE TABLE runner_pool (
+    id                 uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id      bigint REFERENCES repositories (id) ON DELETE CASCADE,
+    name               text NOT NULL,
+    labels             text[] NOT NULL DEFAULT '{}',
+    state              text NOT NULL DEFAULT 'idle',
+    capacity           smallint NOT NULL DEFAULT 1,
+    token_digest       bytea NOT NULL,
+    hostname           text,
+    version            text,
+    last_heartbeat_at  timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT runner_pool_name_check CHECK (char_length(name) BETWEEN 1 AND 100 AND name ~ '^[A-Za-z0-9][A-Za-z0-9._-]*$'),
+    CONSTRAINT runner_pool_labels_check
+        CHECK (cardinality(labels) <= 50
+               AND array_position(labels, NULL) IS NULL
+               AND array_to_string(labels, ',') ~ '^([A-Za-z0-9._:-]{1,64}(,[A-Za-z0-9._:-]{1,64})*)?$'),
+    CONSTRAINT runner_pool_state_check CHECK (state IN ('idle', 'busy', 'draining', 'offline')),
+    CONSTRAINT runner_pool_capacity_check CHECK (capacity BETWEEN 1 AND 1024),
+    CONSTRAINT runner_pool_token_digest_check CHECK (octet_length(token_digest) = 32),
+    CONSTRAINT runner_pool_token_digest_key UNIQUE (token_digest),
+    CONSTRAINT runner_pool_hostname_check CHECK (char_length(hostname) BETWEEN 1 AND 255),
+    CONSTRAINT runner_pool_version_check CHECK (char_length(version) BETWEEN 1 AND 100)
+);
+
+CREATE UNIQUE INDEX runner_pool_name_lower_key ON runner_pool (lower(name));
+CREATE INDEX runner_pool_repository_id_idx ON runner_pool (repository_id) WHERE repository_id IS NOT NULL;
+-- Dead-runner detection.
+CREATE INDEX runner_pool_heartbeat_idx ON runner_pool (last_heartbeat_at) WHERE state <> 'offline';
+CREATE INDEX runner_pool_labels_idx ON runner_pool USING gin (labels);
+
+CREATE TRIGGER runner_pool_set_updated_at BEFORE UPDATE ON runner_pool
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE runner_pool IS
+    'Registered workflow runners: shared (repository_id NULL) or dedicated to one repository, with labels that jobs select on and a heartbeat.';
+COMMENT ON COLUMN runner_pool.token_digest IS 'sha256 of the runner''s registration token; the token itself is never stored.';
+COMMENT ON COLUMN runner_pool.labels IS 'Capabilities jobs select on (os, arch, gpu...).';
+COMMENT ON COLUMN runner_pool.capacity IS 'Jobs the runner runs at once.';
+
+
+CREATE TABLE rate_limits (
+    key          text PRIMARY KEY,
+    capacity     integer NOT NULL,
+    refill_rate  numeric NOT NULL,
+    tokens       numeric NOT NULL,
+    refilled_at  timestamptz NOT NULL DEFAULT now(),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    updated_at   timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT rate_limits_key_check CHECK (char_length(key) BETWEEN 1 AND 255),
+    CONSTRAINT rate_limits_capacity_check CHECK (capacity > 0),
+    CONSTRAINT rate_limits_refill_rate_check CHECK (refill_rate > 0),
+    CONSTRAINT rate_limits_tokens_check CHECK (tokens >= 0 AND tokens <= capacity)
+);
+
+CREATE INDEX rate_limits_refilled_at_idx ON rate_limits (refilled_at);
+
+CREATE TRIGGER rate_limits_set_updated_at BEFORE UPDATE ON rate_limits
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE rate_limits IS
+    'Token buckets keyed by caller and action (e.g. ''user:42:issues.create''). One statement takes a token: INSERT ... ON CONFLICT (key) DO UPDATE SET tokens = least(capacity, tokens + elapsed * refill_rate) - cost ... WHERE that is >= 0 RETURNING; no row back = limited. Idle full buckets are purged by refilled_at.';
+COMMENT ON COLUMN rate_limits.refill_rate IS 'Tokens added per second, up to capacity.';
+COMMENT ON COLUMN rate_limits.tokens IS 'Tokens left as of refilled_at.';
+COMMENT ON COLUMN rate_limits.key IS 'What is limited, e.g. user:42:issues.create or ip:203.0.113.7:siwe.';
+COMMENT ON COLUMN rate_limits.capacity IS 'Bucket size: the largest burst.';
+
+
+CREATE TABLE ssh_keys (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id       bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    title         text NOT NULL,
+    key_type      text NOT NULL,
+    public_key    text NOT NULL,
+    fingerprint   text NOT NULL,
+    last_used_at  timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT ssh_keys_title_check
+        CHECK (char_length(title) BETWEEN 1 AND 100 AND btrim(title) <> '' AND title !~ '[[:cntrl:]]'),
+    CONSTRAINT ssh_keys_key_type_check
+        CHECK (key_type IN ('ssh-ed25519', 'ssh-rsa', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384',
+                            'ecdsa-sha2-nistp521', 'sk-ssh-ed25519@openssh.com',
+                            'sk-ecdsa-sha2-nistp256@openssh.com')),
+    -- The key line without its comment: "<type> <base64>".
+    CONSTRAINT ssh_keys_public_key_check
+        CHECK (char_length(public_key) <= 16384 AND public_key ~ '^[a-z0-9@.-]+ [A-Za-z0-9+/]+={0,2}$'
+               AND split_part(public_key, ' ', 1) = key_type),
+    -- OpenSSH's SHA256 fingerprint: unpadded base64 of 32 bytes.
+    CONSTRAINT ssh_keys_fingerprint_check CHECK (fingerprint ~ '^SHA256:[A-Za-z0-9+/]{43}$'),
+    CONSTRAINT ssh_keys_fingerprint_key UNIQUE (fingerprint)
+);
+
+CREATE INDEX ssh_keys_user_id_idx ON ssh_keys (user_id, created_at, id);
+
+CREATE TRIGGER ssh_keys_set_updated_at BEFORE UPDATE ON ssh_keys
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE ssh_keys IS
+    'Users'' SSH public keys for jj/git over SSH. A key belongs to one account: the fingerprint is unique across users.';
+COMMENT ON COLUMN ssh_keys.public_key IS 'The key line without its comment: type and base64 blob.';
+COMMENT ON COLUMN ssh_keys.fingerprint IS 'SHA256:<base64>, as ssh-keygen -l prints it; unique across users.';
+
+
+CREATE TABLE commit_statuses (
+    id             uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id  bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    commit_id      text COLLATE "C" NOT NULL,
+    context        text NOT NULL,
+    state          text NOT NULL,
+    description    text NOT NULL DEFAULT '',
+    target_url     text,
+    creator_id     bigint REFERENCES users (id) ON DELETE SET NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT commit_statuses_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT commit_statuses_context_check
+        CHECK (char_length(context) BETWEEN 1 AND 255 AND context !~ '[[:cntrl:]]'),
+    CONSTRAINT commit_statuses_state_check CHECK (state IN ('pending', 'success', 'failure', 'error')),
+    CONSTRAINT commit_statuses_description_check CHECK (char_length(description) <= 1024),
+    CONSTRAINT commit_statuses_target_url_check
+        CHECK (char_length(target_url) <= 2048 AND target_url ~ '^https?://[^[:space:][:cntrl:]]+$'),
+    CONSTRAINT commit_statuses_repository_id_commit_id_context_key UNIQUE (repository_id, commit_id, context)
+);
+
+CREATE INDEX commit_statuses_creator_id_idx ON commit_statuses (creator_id) WHERE creator_id IS NOT NULL;
+
+CREATE TRIGGER commit_statuses_set_updated_at BEFORE UPDATE ON commit_statuses
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE commit_statuses IS
+    'CI results per commit and context (the latest one: reporting again upserts on (repository_id, commit_id, context)). Landing checks them against protected_branches.required_status_contexts.';
+COMMENT ON COLUMN commit_statuses.context IS 'Name of the check, e.g. ci/test; matched by protected_branches.required_status_contexts.';
+
+
+CREATE TABLE configurations (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint REFERENCES repositories (id) ON DELETE CASCADE,
+    key            text NOT NULL,
+    value_type     text NOT NULL,
+    value          jsonb NOT NULL,
+    secret         boolean NOT NULL DEFAULT false,
+    description    text NOT NULL DEFAULT '',
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT configurations_key_check CHECK (key ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$' AND char_length(key) <= 128),
+    CONSTRAINT configurations_value_type_check
+        CHECK (value_type IN ('string', 'integer', 'number', 'boolean', 'duration', 'json')),
+    -- The JSON value has the declared type: readers can cast without guarding.
+    CONSTRAINT configurations_value_check
+        CHECK (CASE value_type
+                   WHEN 'string' THEN jsonb_typeof(value) = 'string'
+                   WHEN 'integer' THEN jsonb_typeof(value) = 'number' AND value::text ~ '^-?[0-9]+$'
+                   WHEN 'number' THEN jsonb_typeof(value) = 'number'
+                   WHEN 'boolean' THEN jsonb_typeof(value) = 'boolean'
+                   WHEN 'duration' THEN jsonb_typeof(value) = 'number' AND (value::text)::numeric >= 0
+                   ELSE true
+               END
+               AND octet_length(value::text) <= 65536),
+    CONSTRAINT configurations_description_check CHECK (char_length(description) <= 1024)
+);
+
+-- One value per key and scope; NULLS NOT DISTINCT makes the global scope (NULL) unique too.
+CREATE UNIQUE INDEX configurations_scope_key_key ON configurations (repository_id, key) NULLS NOT DISTINCT;
+
+CREATE TRIGGER configurations_set_updated_at BEFORE UPDATE ON configurations
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE configurations IS
+    'Typed settings, global (repository_id NULL) or per repository, which overrides global. Read with a typed cast according to value_type.';
+COMMENT ON COLUMN configurations.value_type IS 'string | integer | number | boolean | duration (seconds) | json; configurations_value_check keeps value in that type.';
+COMMENT ON COLUMN configurations.secret IS 'Redacted in listings, logs and exports; readable only by the component that needs it.';
+COMMENT ON COLUMN configurations.key IS 'Dotted lowercase name, e.g. landing.max_attempts.';
+COMMENT ON COLUMN configurations.value IS 'JSON value of the type value_type names.';
+
+
+CREATE TABLE event_subscriptions (
+    id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name                 text NOT NULL,
+    topic_pattern        text NOT NULL,
+    repository_id        bigint REFERENCES repositories (id) ON DELETE CASCADE,
+    active               boolean NOT NULL DEFAULT true,
+    max_attempts         integer NOT NULL DEFAULT 10,
+    ack_timeout_seconds  integer NOT NULL DEFAULT 60,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT event_subscriptions_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]*$'),
+    -- An exact topic, a prefix followed by .* (everything below it), or * (everything).
+    CONSTRAINT event_subscriptions_topic_pattern_check
+        CHECK (char_length(topic_pattern) <= 200
+               AND topic_pattern ~ '^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$'),
+    CONSTRAINT event_subscriptions_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 1000),
+    CONSTRAINT event_subscriptions_ack_timeout_seconds_check CHECK (ack_timeout_seconds BETWEEN 1 AND 86400)
+);
+
+CREATE UNIQUE INDEX event_subscriptions_name_lower_key ON event_subscriptions (lower(name));
+CREATE INDEX event_subscriptions_repository_id_idx ON event_subscriptions (repository_id) WHERE repository_id IS NOT NULL;
+
+CREATE TRIGGER event_subscriptions_set_updated_at BEFORE UPDATE ON event_subscriptions
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE event_subscriptions IS
+    'Durable consumers of the event bus: a named subscription receives every event published after it exists whose topic matches, optionally for one repository only.';
+COMMENT ON COLUMN event_subscriptions.ack_timeout_seconds IS 'A delivery not acknowledged this long after being taken becomes available again.';
+COMMENT ON COLUMN event_subscriptions.topic_pattern IS 'An exact topic, prefix.* for everything below prefix, or * for all.';
+
+
+CREATE TABLE events (
+    id             uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    topic          text NOT NULL,
+    repository_id  bigint REFERENCES repositories (id) ON DELETE CASCADE,
+    payload        jsonb NOT NULL DEFAULT '{}',
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT events_topic_check
+        CHECK (char_length(topic) <= 200 AND topic ~ '^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$'),
+    CONSTRAINT events_payload_check
+        CHECK (jsonb_typeof(payload) = 'object' AND octet_length(payload::text) <= 1048576)
+);
+
+CREATE INDEX events_topic_idx ON events (topic, id);
+CREATE INDEX events_repository_id_idx ON events (repository_id, id) WHERE repository_id IS NOT NULL;
+CREATE INDEX events_created_at_idx ON events (created_at);
+
+CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE events IS
+    'The durable event bus: published facts (topic + JSON payload), immutable (append-only). Publishing is one INSERT; the events_fan_out trigger queues a delivery per matching subscription in the same transaction, so an event is delivered if and only if its publisher committed.';
+COMMENT ON COLUMN events.topic IS 'Dotted lowercase name, e.g. issues.created, landing.landed.';
+
+
+CREATE TABLE event_deliveries (
+    subscription_id  bigint NOT NULL REFERENCES event_subscriptions (id) ON DELETE CASCADE,
+    event_id         uuid NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+    state            text NOT NULL DEFAULT 'pending',
+    attempts         integer NOT NULL DEFAULT 0,
+    available_at     timestamptz NOT NULL DEFAULT now(),
+    acked_at         timestamptz,
+    last_error       text,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (subscription_id, event_id),
+    CONSTRAINT event_deliveries_state_check CHECK (state IN ('pending', 'in_flight', 'acked', 'dead')),
+    CONSTRAINT event_deliveries_attempts_check CHECK (attempts >= 0),
+    CONSTRAINT event_deliveries_acked_check CHECK ((state = 'acked') = (acked_at IS NOT NULL)),
+    CONSTRAINT event_deliveries_last_error_check CHECK (char_length(last_error) <= 4096)
+);
+
+-- Consumers take work in event order: WHERE subscription_id = $1 AND state IN ('pending',
+-- 'in_flight') AND available_at <= now() ORDER BY available_at, event_id FOR UPDATE SKIP LOCKED.
+CREATE INDEX event_deliveries_claim_idx
+    ON event_deliveries (subscription_id, available_at, event_id) WHERE state IN ('pending', 'in_flight');
+CREATE INDEX event_deliveries_event_id_idx ON event_deliveries (event_id);
+
+CREATE TRIGGER event_deliveries_set_updated_at BEFORE UPDATE ON event_deliveries
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER event_deliveries_state_transition BEFORE UPDATE OF state ON event_deliveries
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'pending>in_flight', 'in_flight>acked', 'in_flight>pending', 'in_flight>dead', 'pending>dead');
+
+COMMENT ON TABLE event_deliveries IS
+    'One row per (subscription, event): the acknowledgement state of a delivery. Taking a delivery sets in_flight and pushes available_at by the ack timeout, so an unacknowledged one is redelivered; ack sets acked; after max_attempts it goes dead.';
+COMMENT ON COLUMN event_deliveries.available_at IS 'Not before this may the delivery be taken (again).';
+COMMENT ON COLUMN event_deliveries.attempts IS 'Times the delivery was taken; max_attempts of the subscription ends in dead.';
+
+CREATE FUNCTION events_fan_out() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    INSERT INTO event_deliveries (subscription_id, event_id)
+    SELECT s.id, NEW.id
+      FROM event_subscriptions AS s
+     WHERE s.active
+       AND (s.repository_id IS NULL OR s.repository_id = NEW.repository_id)
+       AND (s.topic_pattern = '*'
+            OR s.topic_pattern = NEW.topic
+            OR (right(s.topic_pattern, 2) = '.*' AND starts_with(NEW.topic, left(s.topic_pattern, -1))));
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION events_fan_out() IS
+    'AFTER INSERT row trigger on events: queues a delivery for every active subscription whose topic pattern (and repository, if set) matches.';
+
+CREATE TRIGGER events_fan_out AFTER INSERT ON events
+    FOR EACH ROW EXECUTE FUNCTION events_fan_out();
+
+
+CREATE SEQUENCE lease_fencing_tokens AS bigint;
+
+COMMENT ON SEQUENCE lease_fencing_tokens IS
+    'Fencing tokens of leases: strictly increasing across all leases and acquisitions, also after a lease row is deleted.';
+
+CREATE TABLE leases (
+    name           text PRIMARY KEY,
+    holder         text NOT NULL,
+    fencing_token  bigint NOT NULL DEFAULT nextval('lease_fencing_tokens'),
+    acquired_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT leases_name_check CHECK (char_length(name) BETWEEN 1 AND 255 AND name !~ '[[:cntrl:]]'),
+    CONSTRAINT leases_holder_check CHECK (char_length(holder) BETWEEN 1 AND 255 AND holder !~ '[[:cntrl:]]'),
+    CONSTRAINT leases_expiry_check CHECK (expires_at >= acquired_at)
+);
+
+CREATE INDEX leases_expires_at_idx ON leases (expires_at);
+
+CREATE TRIGGER leases_set_updated_at BEFORE UPDATE ON leases
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE leases IS
+    'TTL locks on named resources. Acquire: INSERT ... ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, fencing_token = nextval(''lease_fencing_tokens''), acquired_at = now(), expires_at = EXCLUDED.expires_at WHERE leases.expires_at <= now() RETURNING fencing_token (renewal by the holder keeps its token). Whoever writes on the holder''s behalf checks the fencing token, so a holder that outlived its lease cannot clobber its successor.';
+COMMENT ON COLUMN leases.fencing_token IS 'From lease_fencing_tokens: a new, larger token on every acquisition.';
+COMMENT ON COLUMN leases.holder IS 'Who holds the lease (process or worker id).';
+COMMENT ON COLUMN leases.expires_at IS 'The lease is free after this; renewing pushes it.';
+
+
+CREATE TABLE component_health (
+    component          text NOT NULL,
+    instance           text NOT NULL,
+    status             text NOT NULL,
+    details            jsonb NOT NULL DEFAULT '{}',
+    version            text,
+    last_heartbeat_at  timestamptz NOT NULL DEFAULT now(),
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (component, instance),
+    CONSTRAINT component_health_component_check CHECK (component ~ '^[a-z][a-z0-9_.-]{0,99}$'),
+    CONSTRAINT component_health_instance_check CHECK (char_length(instance) BETWEEN 1 AND 255 AND instance !~ '[[:cntrl:]]'),
+    CONSTRAINT component_health_status_check CHECK (status IN ('ok', 'degraded', 'down')),
+    CONSTRAINT component_health_details_check
+        CHECK (jsonb_typeof(details) = 'object' AND octet_length(details::text) <= 65536),
+    CONSTRAINT component_health_version_check CHECK (char_length(version) BETWEEN 1 AND 100)
+);
+
+CREATE INDEX component_health_heartbeat_idx ON component_health (last_heartbeat_at);
+
+CREATE TRIGGER component_health_set_updated_at BEFORE UPDATE ON component_health
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE component_health IS
+    'Latest health report of each running instance of each component (landing worker, runner, event consumer...), upserted with each heartbeat. An instance whose heartbeat is old is presumed dead.';
+COMMENT ON COLUMN component_health.instance IS 'The running instance (host:pid, pod name...).';
+
+
+CREATE TABLE alerts (
+    id                   bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    component            text NOT NULL,
+    severity             text NOT NULL,
+    state                text NOT NULL DEFAULT 'firing',
+    dedupe_key           text NOT NULL,
+    title                text NOT NULL,
+    details              text NOT NULL DEFAULT '',
+    acknowledged_by_id   bigint REFERENCES users (id) ON DELETE SET NULL,
+    acknowledged_at      timestamptz,
+    resolved_at          timestamptz,
+    created_at           timestamptz NOT NULL DEFAULT now(),
+    updated_at           timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT alerts_component_check CHECK (component ~ '^[a-z][a-z0-9_.-]{0,99}$'),
+    CONSTRAINT alerts_severity_check CHECK (severity IN ('info', 'warning', 'critical')),
+    CONSTRAINT alerts_state_check CHECK (state IN ('firing', 'acknowledged', 'resolved')),
+    CONSTRAINT alerts_dedupe_key_check CHECK (char_length(dedupe_key) BETWEEN 1 AND 255),
+    CONSTRAINT alerts_title_check CHECK (char_length(title) BETWEEN 1 AND 256 AND btrim(title) <> ''),
+    CONSTRAINT alerts_details_check CHECK (char_length(details) <= 65536),
+    CONSTRAINT alerts_acknowledged_check CHECK (state <> 'acknowledged' OR acknowledged_at IS NOT NULL),
+    CONSTRAINT alerts_resolved_check CHECK ((state = 'resolved') = (resolved_at IS NOT NULL))
+);
+
+-- One open alert per dedupe key: a condition that keeps firing updates its alert.
+CREATE UNIQUE INDEX alerts_open_dedupe_key_key ON alerts (dedupe_key) WHERE state <> 'resolved';
+CREATE INDEX alerts_state_created_at_idx ON alerts (state, created_at, id);
+CREATE INDEX alerts_acknowledged_by_id_idx ON alerts (acknowledged_by_id) WHERE acknowledged_by_id IS NOT NULL;
+
+CREATE TRIGGER alerts_set_updated_at BEFORE UPDATE ON alerts
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER alerts_state_transition BEFORE UPDATE OF state ON alerts
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'firing>acknowledged', 'firing>resolved', 'acknowledged>resolved', 'acknowledged>firing');
+
+COMMENT ON TABLE alerts IS
+    'Operational alerts raised by components: firing -> acknowledged -> resolved (resolved is final; a recurrence opens a new alert). Deduplicated while open by dedupe_key.';
+COMMENT ON COLUMN alerts.dedupe_key IS 'Identifies the condition; one open alert per key.';
+
+
+-- =============================================================================================
+-- 9. Workflows & agents: definitions, runs, steps, logs, agent sessions, LLM usage, tool
+--    executions
+-- =============================================================================================
+
+CREATE TABLE workflow_definitions (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id     bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    name              text NOT NULL,
+    path              text NOT NULL,
+    definition        jsonb NOT NULL,
+    source_commit_id  text COLLATE "C",
+    enabled           boolean NOT NULL DEFAULT true,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_definitions_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND btrim(name) <> '' AND name !~ '[[:cntrl:]]'),
+    CONSTRAINT workflow_definitions_path_check
+        CHECK (char_length(path) BETWEEN 1 AND 1024 AND path !~ '[[:cntrl:]]'),
+    CONSTRAINT workflow_definitions_definition_check
+        CHECK (jsonb_typeof(definition) = 'object' AND octet_length(definition::text) <= 1048576),
+    CONSTRAINT workflow_definitions_source_commit_id_check CHECK (source_commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT workflow_definitions_repository_id_id_key UNIQUE (repository_id, id)
+);
+
+CREATE UNIQUE INDEX workflow_definitions_repository_id_name_lower_key
+    ON workflow_definitions (repository_id, lower(name));
+
+CREATE TRIGGER workflow_definitions_set_updated_at BEFORE UPDATE ON workflow_definitions
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE workflow_definitions IS
+    'Workflows of a repository (CI, agent tasks): the parsed definition file at path, as of source_commit_id.';
+COMMENT ON COLUMN workflow_definitions.definition IS 'The parsed workflow (triggers, steps, limits) as JSON.';
+
+
+CREATE TABLE workflow_runs (
+    id               uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id    bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    definition_id    bigint,
+    parent_run_id    uuid REFERENCES workflow_runs (id) ON DELETE SET NULL,
+    triggered_by_id  bigint REFERENCES users (id) ON DELETE SET NULL,
+    runner_id        uuid REFERENCES runner_pool (id) ON DELETE SET NULL,
+    trigger          text NOT NULL,
+    state            text NOT NULL DEFAULT 'queued',
+    idempotency_key  text,
+    inputs           jsonb NOT NULL DEFAULT '{}',
+    commit_id        text COLLATE "C",
+    error            text,
+    started_at       timestamptz,
+    finished_at      timestamptz,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_runs_trigger_check
+        CHECK (trigger IN ('manual', 'push', 'schedule', 'landing', 'issue', 'agent', 'api')),
+    CONSTRAINT workflow_runs_state_check
+        CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
+    CONSTRAINT workflow_runs_idempotency_key_check
+        CHECK (char_length(idempotency_key) BETWEEN 1 AND 255 AND idempotency_key !~ '[[:cntrl:]]'),
+    CONSTRAINT workflow_runs_inputs_check
+        CHECK (jsonb_typeof(inputs) = 'object' AND octet_length(inputs::text) <= 1048576),
+    CONSTRAINT workflow_runs_commit_id_check CHECK (commit_id ~ '^[0-9a-f]{40}$'),
+    CONSTRAINT workflow_runs_error_check CHECK (char_length(error) <= 65536),
+    CONSTRAINT workflow_runs_not_own_parent_check CHECK (parent_run_id <> id),
+    CONSTRAINT workflow_runs_started_check CHECK ((state = 'queued') = (started_at IS NULL) OR state = 'cancelled'),
+    CONSTRAINT workflow_runs_finished_check
+        CHECK ((state IN ('succeeded', 'failed', 'cancelled', 'timed_out')) = (finished_at IS NOT NULL)
+               AND finished_at >= coalesce(started_at, created_at)),
+    CONSTRAINT workflow_runs_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT workflow_runs_definition_fkey FOREIGN KEY (repository_id, definition_id)
+        REFERENCES workflow_definitions (repository_id, id) ON DELETE SET NULL (definition_id)
+);
+
+CREATE INDEX workflow_runs_repository_id_created_at_idx ON workflow_runs (repository_id, created_at, id);
+CREATE INDEX workflow_runs_definition_idx
+    ON workflow_runs (repository_id, definition_id, created_at, id) WHERE definition_id IS NOT NULL;
+-- Idempotent submission: a retried request with the same key finds the run it created.
+CREATE UNIQUE INDEX workflow_runs_repository_id_idempotency_key_key ON workflow_runs (repository_id, idempotency_key);
+-- Agent genealogy: the children of a run.
+CREATE INDEX workflow_runs_parent_run_id_idx ON workflow_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX workflow_runs_triggered_by_id_idx ON workflow_runs (triggered_by_id) WHERE triggered_by_id IS NOT NULL;
+CREATE INDEX workflow_runs_runner_id_idx ON workflow_runs (runner_id) WHERE runner_id IS NOT NULL;
+-- Dispatch order of queued runs (FOR UPDATE SKIP LOCKED).
+CREATE INDEX workflow_runs_queued_idx ON workflow_runs (created_at, id) WHERE state = 'queued';
+
+CREATE TRIGGER workflow_runs_set_updated_at BEFORE UPDATE ON workflow_runs
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER workflow_runs_state_transition BEFORE UPDATE OF state ON workflow_runs
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'queued>running', 'queued>cancelled',
+        'running>succeeded', 'running>failed', 'running>cancelled', 'running>timed_out',
+        'running>queued');
+
+COMMENT ON TABLE workflow_runs IS
+    'Executions of a workflow or an ad-hoc agent task. UUIDv7 ids (machine rate, time-ordered). queued -> running -> succeeded | failed | cancelled | timed_out; running -> queued when its runner is lost. Runs outlive their definition and their trigger''s account (SET NULL).';
+COMMENT ON COLUMN workflow_runs.parent_run_id IS 'The run that spawned this one (agent genealogy); runs of other repositories allowed.';
+COMMENT ON COLUMN workflow_runs.idempotency_key IS 'Client-chosen; unique per repository, so a retried submission cannot start a second run.';
+COMMENT ON COLUMN workflow_runs.trigger IS 'What started the run: manual, push, schedule, landing, issue, agent, api.';
+COMMENT ON COLUMN workflow_runs.inputs IS 'Input parameters of the run.';
+COMMENT ON COLUMN workflow_runs.commit_id IS 'The commit the run works on.';
+
+
+CREATE TABLE workflow_steps (
+    id             uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id  bigint NOT NULL,
+    run_id         uuid NOT NULL,
+    position       integer NOT NULL,
+    name           text NOT NULL,
+    state          text NOT NULL DEFAULT 'pending',
+    depends_on     integer[] NOT NULL DEFAULT '{}',
+    attempts       integer NOT NULL DEFAULT 0,
+    max_attempts   integer NOT NULL DEFAULT 1,
+    runner_id      uuid REFERENCES runner_pool (id) ON DELETE SET NULL,
+    exit_code      integer,
+    output         jsonb,
+    error          text,
+    started_at     timestamptz,
+    finished_at    timestamptz,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_steps_position_check CHECK (position >= 0),
+    CONSTRAINT workflow_steps_name_check
+        CHECK (char_length(name) BETWEEN 1 AND 100 AND btrim(name) <> '' AND name !~ '[[:cntrl:]]'),
+    CONSTRAINT workflow_steps_state_check
+        CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'skipped', 'cancelled')),
+    -- Dependencies point at earlier positions only: the step graph is acyclic by construction.
+    CONSTRAINT workflow_steps_depends_on_check
+        CHECK (cardinality(depends_on) <= 256 AND array_position(depends_on, NULL) IS NULL
+               AND position > ALL (depends_on) AND 0 <= ALL (depends_on)),
+    CONSTRAINT workflow_steps_attempts_check CHECK (attempts >= 0 AND attempts <= max_attempts),
+    CONSTRAINT workflow_steps_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 100),
+    CONSTRAINT workflow_steps_output_check CHECK (octet_length(output::text) <= 1048576),
+    CONSTRAINT workflow_steps_error_check CHECK (char_length(error) <= 65536),
+    CONSTRAINT workflow_steps_finished_check CHECK (finished_at >= started_at),
+    CONSTRAINT workflow_steps_run_position_key UNIQUE (repository_id, run_id, position),
+    CONSTRAINT workflow_steps_run_id_id_key UNIQUE (run_id, id),
+    CONSTRAINT workflow_steps_run_fkey FOREIGN KEY (repository_id, run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX workflow_steps_runner_id_idx ON workflow_steps (runner_id) WHERE runner_id IS NOT NULL;
+
+CREATE TRIGGER workflow_steps_set_updated_at BEFORE UPDATE ON workflow_steps
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER workflow_steps_state_transition BEFORE UPDATE OF state ON workflow_steps
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'pending>running', 'pending>skipped', 'pending>cancelled',
+        'running>succeeded', 'running>failed', 'running>cancelled', 'running>pending',
+        'failed>pending');
+
+COMMENT ON TABLE workflow_steps IS
+    'Steps of a run in position order. A step runs when every step it depends on has succeeded; a retry (failed -> pending) is allowed while attempts < max_attempts (attempts <= max_attempts is CHECKed).';
+COMMENT ON COLUMN workflow_steps.depends_on IS 'Positions of earlier steps of the same run this step waits for.';
+COMMENT ON COLUMN workflow_steps.position IS 'Order of the step within its run, from 0.';
+COMMENT ON COLUMN workflow_steps.attempts IS 'Attempts started; at most max_attempts.';
+COMMENT ON COLUMN workflow_steps.output IS 'Structured result of the step.';
+
+
+CREATE TABLE workflow_logs (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    repository_id  bigint NOT NULL,
+    run_id         uuid NOT NULL,
+    step_id        uuid,
+    level          text NOT NULL DEFAULT 'info',
+    message        text NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_logs_level_check CHECK (level IN ('debug', 'info', 'warning', 'error')),
+    CONSTRAINT workflow_logs_message_check CHECK (char_length(message) <= 65536),
+    CONSTRAINT workflow_logs_run_fkey FOREIGN KEY (repository_id, run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE CASCADE,
+    -- The step belongs to the same run.
+    CONSTRAINT workflow_logs_step_fkey FOREIGN KEY (run_id, step_id)
+        REFERENCES workflow_steps (run_id, id) ON DELETE CASCADE
+);
+
+-- A run's log in write order; tail -f is id > last seen.
+CREATE INDEX workflow_logs_run_idx ON workflow_logs (repository_id, run_id, id);
+CREATE INDEX workflow_logs_step_idx ON workflow_logs (run_id, step_id, id) WHERE step_id IS NOT NULL;
+
+CREATE TRIGGER workflow_logs_refuse_update BEFORE UPDATE ON workflow_logs
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE workflow_logs IS
+    'Log lines of runs and steps: high volume, append-only (UPDATE refused; deleted only with their run or by retention). A bigint identity orders lines within a run more cheaply than a UUID.';
+COMMENT ON COLUMN workflow_logs.step_id IS 'The step that wrote the line (a step of the same run); NULL for run-level lines.';
+
+
+CREATE TABLE agent_sessions (
+    id                 uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id      bigint NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    user_id            bigint REFERENCES users (id) ON DELETE SET NULL,
+    workflow_run_id    uuid,
+    parent_session_id  uuid REFERENCES agent_sessions (id) ON DELETE SET NULL,
+    workspace_id       uuid,
+    agent              text NOT NULL,
+    model              text,
+    state              text NOT NULL DEFAULT 'active',
+    goal               text NOT NULL DEFAULT '',
+    summary            text,
+    ended_at           timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT agent_sessions_agent_check
+        CHECK (char_length(agent) BETWEEN 1 AND 100 AND agent !~ '[[:cntrl:]]'),
+    CONSTRAINT agent_sessions_model_check CHECK (char_length(model) BETWEEN 1 AND 200 AND model !~ '[[:cntrl:]]'),
+    CONSTRAINT agent_sessions_state_check CHECK (state IN ('active', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT agent_sessions_goal_check CHECK (char_length(goal) <= 65536),
+    CONSTRAINT agent_sessions_summary_check CHECK (char_length(summary) <= 65536),
+    CONSTRAINT agent_sessions_ended_check CHECK ((state = 'active') = (ended_at IS NULL)),
+    CONSTRAINT agent_sessions_not_own_parent_check CHECK (parent_session_id <> id),
+    CONSTRAINT agent_sessions_repository_id_id_key UNIQUE (repository_id, id),
+    CONSTRAINT agent_sessions_run_fkey FOREIGN KEY (repository_id, workflow_run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE SET NULL (workflow_run_id),
+    CONSTRAINT agent_sessions_workspace_fkey FOREIGN KEY (repository_id, workspace_id)
+        REFERENCES jj_workspaces (repository_id, id) ON DELETE SET NULL (workspace_id)
+);
+
+CREATE INDEX agent_sessions_repository_id_created_at_idx ON agent_sessions (repository_id, created_at, id);
+CREATE INDEX agent_sessions_user_id_idx ON agent_sessions (user_id, created_at, id) WHERE user_id IS NOT NULL;
+CREATE INDEX agent_sessions_run_idx
+    ON agent_sessions (repository_id, workflow_run_id) WHERE workflow_run_id IS NOT NULL;
+CREATE INDEX agent_sessions_parent_session_id_idx
+    ON agent_sessions (parent_session_id) WHERE parent_session_id IS NOT NULL;
+CREATE INDEX agent_sessions_workspace_idx
+    ON agent_sessions (repository_id, workspace_id) WHERE workspace_id IS NOT NULL;
+
+CREATE TRIGGER agent_sessions_set_updated_at BEFORE UPDATE ON agent_sessions
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+CREATE TRIGGER agent_sessions_state_transition BEFORE UPDATE OF state ON agent_sessions
+    FOR EACH ROW EXECUTE FUNCTION enforce_state_transition(
+        'active>completed', 'active>failed', 'active>cancelled');
+
+COMMENT ON TABLE agent_sessions IS
+    'A coding agent''s working session in a repository: which agent and model, for whom, inside which run and workspace, spawned by which session. Sessions (and with them their LLM usage and tool executions) outlive the run, workspace and account they referred to (SET NULL), so costs stay accounted.';
+COMMENT ON COLUMN agent_sessions.user_id IS 'The account the agent acts as (an agent account or the person who started it).';
+COMMENT ON COLUMN agent_sessions.parent_session_id IS 'Session that spawned this one (sub-agent genealogy).';
+COMMENT ON COLUMN agent_sessions.agent IS 'Which agent (its name or kind).';
+COMMENT ON COLUMN agent_sessions.goal IS 'The task the session was given.';
+COMMENT ON COLUMN agent_sessions.summary IS 'What it did, written when it ends.';
+
+
+CREATE TABLE llm_usage (
+    id                  uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id       bigint NOT NULL,
+    agent_session_id    uuid,
+    workflow_run_id     uuid,
+    provider            text NOT NULL,
+    model               text NOT NULL,
+    input_tokens        bigint NOT NULL DEFAULT 0,
+    output_tokens       bigint NOT NULL DEFAULT 0,
+    cache_read_tokens   bigint NOT NULL DEFAULT 0,
+    cache_write_tokens  bigint NOT NULL DEFAULT 0,
+    cost                numeric(20, 10) NOT NULL DEFAULT 0,
+    request_id          text,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT llm_usage_provider_check CHECK (char_length(provider) BETWEEN 1 AND 100 AND provider !~ '[[:cntrl:]]'),
+    CONSTRAINT llm_usage_model_check CHECK (char_length(model) BETWEEN 1 AND 200 AND model !~ '[[:cntrl:]]'),
+    CONSTRAINT llm_usage_tokens_check
+        CHECK (input_tokens >= 0 AND output_tokens >= 0 AND cache_read_tokens >= 0 AND cache_write_tokens >= 0),
+    CONSTRAINT llm_usage_cost_check CHECK (cost >= 0),
+    CONSTRAINT llm_usage_request_id_check CHECK (char_length(request_id) BETWEEN 1 AND 255),
+    CONSTRAINT llm_usage_owner_check CHECK (num_nonnulls(agent_session_id, workflow_run_id) >= 1),
+    CONSTRAINT llm_usage_session_fkey FOREIGN KEY (repository_id, agent_session_id)
+        REFERENCES agent_sessions (repository_id, id) ON DELETE CASCADE,
+    CONSTRAINT llm_usage_run_fkey FOREIGN KEY (repository_id, workflow_run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX llm_usage_session_idx ON llm_usage (repository_id, agent_session_id, id) WHERE agent_session_id IS NOT NULL;
+CREATE INDEX llm_usage_run_idx ON llm_usage (repository_id, workflow_run_id, id) WHERE workflow_run_id IS NOT NULL;
+-- Cost reports per repository over time.
+CREATE INDEX llm_usage_repository_id_created_at_idx ON llm_usage (repository_id, created_at);
+
+CREATE TRIGGER llm_usage_refuse_update BEFORE UPDATE ON llm_usage
+    FOR EACH ROW EXECUTE FUNCTION refuse_update();
+
+COMMENT ON TABLE llm_usage IS
+    'One row per LLM call of an agent session or run: model, token counts, cost. A ledger: append-only.';
+COMMENT ON COLUMN llm_usage.cost IS 'Cost of the call in US dollars, computed by the caller from the provider''s price list.';
+COMMENT ON COLUMN llm_usage.cache_read_tokens IS 'Input tokens served from the provider''s prompt cache.';
+COMMENT ON COLUMN llm_usage.cache_write_tokens IS 'Input tokens written to the provider''s prompt cache.';
+COMMENT ON COLUMN llm_usage.request_id IS 'The provider''s request id, for reconciliation.';
+
+
+CREATE TABLE tool_executions (
+    id                uuid PRIMARY KEY DEFAULT uuid_generate_v7(),
+    repository_id     bigint NOT NULL,
+    agent_session_id  uuid NOT NULL,
+    tool              text NOT NULL,
+    arguments         jsonb NOT NULL DEFAULT '{}',
+    output            text,
+    status            text NOT NULL DEFAULT 'running',
+    exit_code         integer,
+    started_at        timestamptz NOT NULL DEFAULT now(),
+    finished_at       timestamptz,
+    duration_ms       bigint GENERATED ALWAYS AS ((extract(epoch FROM finished_at - started_at) * 1000)::bigint) STORED,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT tool_executions_tool_check CHECK (char_length(tool) BETWEEN 1 AND 200 AND tool !~ '[[:cntrl:][:space:]]'),
+    CONSTRAINT tool_executions_arguments_check CHECK (octet_length(arguments::text) <= 1048576),
+    CONSTRAINT tool_executions_output_check CHECK (char_length(output) <= 1048576),
+    CONSTRAINT tool_executions_status_check
+        CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
+    CONSTRAINT tool_executions_finished_check
+        CHECK ((status = 'running') = (finished_at IS NULL) AND finished_at >= started_at),
+    CONSTRAINT tool_executions_session_fkey FOREIGN KEY (repository_id, agent_session_id)
+        REFERENCES agent_sessions (repository_id, id) ON DELETE CASCADE
+);
+
+CREATE INDEX tool_executions_session_idx ON tool_executions (repository_id, agent_session_id, id);
+CREATE INDEX tool_executions_tool_idx ON tool_executions (tool, created_at);
+
+CREATE TRIGGER tool_executions_set_updated_at BEFORE UPDATE ON tool_executions
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+
+COMMENT ON TABLE tool_executions IS
+    'Tool calls made by an agent session (shell, file edits, MCP tools...): arguments, output, status and duration.';
+COMMENT ON COLUMN tool_executions.duration_ms IS 'Derived from started_at and finished_at.';
+COMMENT ON COLUMN tool_executions.arguments IS 'Arguments the tool was called with.';
+COMMENT ON COLUMN tool_executions.output IS 'What the tool returned (truncated by the caller to 1 MiB).';
