@@ -205,7 +205,7 @@ def _one_issue(
     issue = tx.issues.create(
         repository_id=repo.id,
         author_id=curator.id if labels else author.id,
-        title=f"{rng.choice(COMPONENTS).capitalize()} {rng.choice(PROBLEMS)}",
+        title=f"{_sentence_case(rng.choice(COMPONENTS))} {rng.choice(PROBLEMS)}",
         body=body,
         labels=labels,
     )
@@ -228,6 +228,10 @@ def _one_issue(
             reason=rng.choice(("completed", "completed", "not_planned")),
         )
     return comments, reactions
+
+
+def _sentence_case(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def run_demo(url: str, out: TextIO, *, database: str = "forge_demo", issues: int = 3000) -> None:

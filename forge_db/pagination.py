@@ -10,6 +10,7 @@ outside that list.
 from __future__ import annotations
 
 import base64
+import hashlib
 import binascii
 import json
 from collections.abc import Callable, Sequence
@@ -60,9 +61,15 @@ def _restore(value: Any) -> Any:
     return value
 
 
+def _scope_tag(scope: Sequence[Any]) -> str:
+    # A digest keeps cursors short however many filters a list has.
+    text = json.dumps([_plain(part) for part in scope], separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def encode_cursor(scope: Sequence[Any], key: Sequence[Any]) -> str:
     """An opaque cursor for the row with sort ``key`` in the list identified by ``scope``."""
-    payload = json.dumps([list(map(_plain, scope)), list(map(_plain, key))], separators=(",", ":"))
+    payload = json.dumps([_scope_tag(scope), list(map(_plain, key))], separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
@@ -78,7 +85,7 @@ def decode_cursor(cursor: str, scope: Sequence[Any], arity: int) -> list[Any]:
         raise invalid from None
     if not isinstance(key, list) or len(key) != arity:
         raise invalid
-    if cursor_scope != [_plain(part) for part in scope]:
+    if cursor_scope != _scope_tag(scope):
         raise invalid
     try:
         return [_restore(part) for part in key]
