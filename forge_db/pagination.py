@@ -10,8 +10,8 @@ outside that list.
 from __future__ import annotations
 
 import base64
-import hashlib
 import binascii
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime

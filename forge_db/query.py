@@ -18,8 +18,9 @@ second copy of any operation to keep in step, and mypy sees both signatures::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from functools import cache
+from functools import cache, lru_cache
 from typing import (
     Any,
     Concatenate,
@@ -35,6 +36,7 @@ from typing import (
 )
 
 import psycopg
+from psycopg import pq
 from psycopg import sql as pgsql
 from pydantic import BaseModel, TypeAdapter
 
@@ -59,6 +61,8 @@ __all__ = [
     "scalars",
 ]
 
+_TUPLES_OK: Final = pq.ExecStatus.TUPLES_OK
+
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 P = ParamSpec("P")
@@ -82,13 +86,32 @@ class Result:
 Shape: TypeAlias = Callable[[Result], T]
 
 
+_WHITESPACE: Final = re.compile(r"\s+")
+_COMMENT: Final = re.compile(r"--[^\n]*")
+
+
+@lru_cache(maxsize=2048)
+def compact(sql: str) -> str:
+    """``sql`` with comments dropped and whitespace runs folded, outside quoted literals.
+
+    Operations keep their SQL indented for reading; folding keeps statements under psycopg's
+    4096-character limit for caching a parsed query, and the cache here makes it a dictionary
+    lookup after the first call.
+    """
+    parts = re.split(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")", sql)
+    return "".join(
+        part if i % 2 else _WHITESPACE.sub(" ", _COMMENT.sub(" ", part))
+        for i, part in enumerate(parts)
+    ).strip()
+
+
 class Query(Generic[T]):
     """A statement ready to run: SQL, parameters, and how to turn its rows into ``T``."""
 
     __slots__ = ("params", "shape", "sql")
 
     def __init__(self, sql: SQL, params: Params, shape: Shape[T]) -> None:
-        self.sql = sql
+        self.sql: SQL = compact(sql) if isinstance(sql, str) else sql
         self.params = params
         self.shape = shape
 
@@ -187,17 +210,23 @@ nothing: Final[Shape[None]] = _nothing
 # --- running ---------------------------------------------------------------------------------
 
 
-def _columns(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> tuple[str, ...]:
-    description = cursor.description
-    return tuple(column.name for column in description) if description else ()
+def _columns(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> tuple[str, ...] | None:
+    # The column names straight from libpq: ``cursor.description`` builds a Column object per
+    # column on every access, which costs more than a small query's round trip.
+    result = cursor.pgresult
+    if result is None or result.status != _TUPLES_OK:
+        return None
+    # Column names are the identifiers of our own SQL: ASCII, so any client encoding agrees.
+    return tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
 
 
 def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "") -> T:
     """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
     try:
         cursor = conn.execute(query.sql, query.params)
-        rows = cursor.fetchall() if cursor.description else []
-        result = Result(rows, _columns(cursor), cursor.rowcount)
+        columns = _columns(cursor)
+        rows = cursor.fetchall() if columns is not None else []
+        result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         raise translate(exc, target=target) from exc
     return query.shape(result)
@@ -207,8 +236,9 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], tar
     """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
     try:
         cursor = await conn.execute(query.sql, query.params)
-        rows = await cursor.fetchall() if cursor.description else []
-        result = Result(rows, _columns(cursor), cursor.rowcount)
+        columns = _columns(cursor)
+        rows = await cursor.fetchall() if columns is not None else []
+        result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         raise translate(exc, target=target) from exc
     return query.shape(result)

@@ -149,3 +149,10 @@ async def test_async_validation_error_surfaces_when_awaited(adb: AsyncForgeDB) -
     pending = echo.echo(-1)
     with pytest.raises(InvalidInput, match="negative"):
         await pending
+
+
+def test_compact_folds_whitespace_and_drops_comments_but_not_in_literals() -> None:
+    from forge_db.query import compact
+
+    sql = "SELECT  1 -- note\n  , '--  kept  ' , \"odd  name\"\n\tFROM t  WHERE x = 'it''s  '"
+    assert compact(sql) == "SELECT 1 , '--  kept  ' , \"odd  name\" FROM t WHERE x = 'it''s  '"

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import builtins
+from functools import lru_cache
 from typing import Any, Final, Literal
-
-from psycopg import sql as pgsql
 
 from .. import validation
 from ..errors import InvalidInput, register_constraint_messages
@@ -78,6 +77,53 @@ def _viewer(viewer_id: int | None) -> int | None:
 
 def _missing(repository_id: int, number: int) -> str:
     return f"issue #{number} not found in repository {repository_id}"
+
+
+_FILTERS: Final = (
+    "i.state = %(state)s",
+    """(SELECT count(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
+        WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
+          AND lower(l.name) = ANY(%(labels)s::text[])) = cardinality(%(labels)s::text[])""",
+    """EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id
+               WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
+                 AND lower(l.name) = ANY(%(any_labels)s::text[]))""",
+    """NOT EXISTS (SELECT 1 FROM issue_labels il
+                   WHERE il.repository_id = i.repository_id AND il.issue_id = i.id)""",
+    """EXISTS (SELECT 1 FROM issue_assignees ia
+               WHERE ia.repository_id = i.repository_id AND ia.issue_id = i.id
+                 AND ia.user_id = %(assignee_id)s)""",
+    "i.assignee_count = 0",
+    "i.author_id = %(author_id)s",
+    "i.milestone_id = %(milestone_id)s",
+    """EXISTS (SELECT 1 FROM mentions m
+               WHERE m.repository_id = i.repository_id AND m.issue_id = i.id
+                 AND m.mentioned_user_id = %(mentioned_id)s)""",
+)
+
+
+@lru_cache(maxsize=512)
+def _list_sql(*flags: Any) -> str:
+    """The list statement for one combination of filters and order (built once, then cached).
+
+    Only allow-listed fragments go in: which filters apply, a sort column from _SORT_COLUMN and
+    a direction; every value travels as a parameter.
+    """
+    *wanted, keyset, column, descending = flags
+    conditions = ["i.repository_id = %(repository_id)s"]
+    conditions += [fragment for fragment, on in zip(_FILTERS, wanted, strict=True) if on]
+    if keyset:
+        conditions.append(
+            f"(i.{column}, i.id) {'<' if descending else '>'} (%(after_value)s, %(after_id)s)"
+        )
+    order = "DESC" if descending else "ASC"
+    return f"""
+        SELECT {ISSUE_SUMMARY}
+        FROM issues i {ISSUE_FROM}
+        WHERE {" AND ".join(conditions)}
+          AND can_read_repository(%(repository_id)s, %(viewer)s)
+        ORDER BY i.{column} {order}, i.id {order}
+        LIMIT %(limit)s
+    """
 
 
 class IssueCore(Namespace[R]):
@@ -255,81 +301,19 @@ class IssueCore(Namespace[R]):
         }
         scope = ("issues", *filters.values(), sort, direction)
         after = decode_cursor(cursor, scope, 2) if cursor is not None else [None, None]
-        column = pgsql.Identifier("i", _SORT_COLUMN[sort])
-        descending = direction == "desc"
-        conditions: builtins.list[pgsql.Composable] = [
-            pgsql.SQL("i.repository_id = %(repository_id)s")
-        ]
-        if state != "all":
-            conditions.append(pgsql.SQL("i.state = %(state)s"))
-        if filters["labels"]:
-            conditions.append(
-                pgsql.SQL(
-                    """(SELECT count(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
-                        WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
-                          AND lower(l.name) = ANY(%(labels)s::text[]))
-                       = cardinality(%(labels)s::text[])"""
-                )
-            )
-        if filters["any_labels"]:
-            conditions.append(
-                pgsql.SQL(
-                    """EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id
-                               WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
-                                 AND lower(l.name) = ANY(%(any_labels)s::text[]))"""
-                )
-            )
-        if filters["no_labels"]:
-            conditions.append(
-                pgsql.SQL(
-                    """NOT EXISTS (SELECT 1 FROM issue_labels il
-                                   WHERE il.repository_id = i.repository_id AND il.issue_id = i.id)"""
-                )
-            )
-        if filters["assignee_id"]:
-            conditions.append(
-                pgsql.SQL(
-                    """EXISTS (SELECT 1 FROM issue_assignees ia
-                               WHERE ia.repository_id = i.repository_id AND ia.issue_id = i.id
-                                 AND ia.user_id = %(assignee_id)s)"""
-                )
-            )
-        if filters["no_assignee"]:
-            conditions.append(pgsql.SQL("i.assignee_count = 0"))
-        if filters["author_id"]:
-            conditions.append(pgsql.SQL("i.author_id = %(author_id)s"))
-        if filters["milestone_id"]:
-            conditions.append(pgsql.SQL("i.milestone_id = %(milestone_id)s"))
-        if filters["mentioned_id"]:
-            conditions.append(
-                pgsql.SQL(
-                    """EXISTS (SELECT 1 FROM mentions m
-                               WHERE m.repository_id = i.repository_id AND m.issue_id = i.id
-                                 AND m.mentioned_user_id = %(mentioned_id)s)"""
-                )
-            )
-        if after[0] is not None:
-            conditions.append(
-                pgsql.SQL("({col}, i.id) {op} (%(after_value)s, %(after_id)s)").format(
-                    col=column, op=pgsql.SQL("<" if descending else ">")
-                )
-            )
-        order = pgsql.SQL("DESC" if descending else "ASC")
-        statement = pgsql.SQL(
-            """
-            SELECT {columns}
-            FROM issues i {joins}
-            WHERE {conditions}
-              AND can_read_repository(%(repository_id)s, %(viewer)s)
-            ORDER BY {col} {order}, i.id {order}
-            LIMIT %(limit)s
-            """
-        ).format(
-            columns=pgsql.SQL(ISSUE_SUMMARY),
-            joins=pgsql.SQL(ISSUE_FROM),
-            conditions=pgsql.SQL(" AND ").join(conditions),
-            col=column,
-            order=order,
+        statement = _list_sql(
+            state != "all",
+            bool(filters["labels"]),
+            bool(filters["any_labels"]),
+            bool(filters["no_labels"]),
+            bool(filters["assignee_id"]),
+            bool(filters["no_assignee"]),
+            bool(filters["author_id"]),
+            bool(filters["milestone_id"]),
+            bool(filters["mentioned_id"]),
+            after[0] is not None,
+            _SORT_COLUMN[sort],
+            direction == "desc",
         )
         params = {
             **filters,

@@ -11,6 +11,7 @@ import secrets
 import string
 import zlib
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, Final
 
@@ -219,12 +220,14 @@ def _ip(value: Any) -> str | None:
         raise InvalidInput("ip is not an IP address", field="ip") from None
 
 
+@lru_cache(maxsize=256)
+def _positions(columns: tuple[str, ...], prefix: str) -> tuple[tuple[int, str], ...]:
+    return tuple((i, c[len(prefix) :]) for i, c in enumerate(columns) if c.startswith(prefix))
+
+
 def _split(result: Result, row: tuple[Any, ...], prefix: str) -> dict[str, Any]:
-    return {
-        column[len(prefix) :]: value
-        for column, value in zip(result.columns, row, strict=True)
-        if column.startswith(prefix)
-    }
+    """The columns of one joined table (``prefix``-named) of a row, prefix removed."""
+    return {name: row[i] for i, name in _positions(result.columns, prefix)}
 
 
 def _check_terms(

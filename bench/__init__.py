@@ -1,0 +1,1 @@
+"""Benchmarks: forge_db against raw psycopg, pgbench and the SQLAlchemy ORM, side by side."""
