@@ -75,8 +75,24 @@ class Dataset:
     seconds: float = 0.0
 
 
+def _vocabulary(rng: random.Random, size: int = 20000) -> tuple[list[str], list[float]]:
+    """Words with Zipf-like frequencies: the forge's words among thousands of others."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 10))) for _ in range(size)]
+    for rank, word in enumerate(WORDS):
+        words[50 + rank * 37] = word  # spread over the common-to-rare range
+    weights = [1.0 / (rank + 1) for rank in range(size)]
+    return words, weights
+
+
+_VOCABULARY: tuple[list[str], list[float]] | None = None
+
+
 def _sentence(rng: random.Random, words: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(words))
+    global _VOCABULARY
+    if _VOCABULARY is None:
+        _VOCABULARY = _vocabulary(random.Random(11))
+    return " ".join(rng.choices(_VOCABULARY[0], _VOCABULARY[1], k=words))
 
 
 def load(url: str, *, big_sizes: tuple[int, ...], seed: int = 7) -> Dataset:
@@ -116,7 +132,7 @@ def load(url: str, *, big_sizes: tuple[int, ...], seed: int = 7) -> Dataset:
             repo = _repository(conn, owner, f"issues-{size}")
             _copy_issues(conn, rng, repo, size, user_ids)
             big[str(size)] = repo
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")
     return Dataset(user_ids, tokens, small, big, time.monotonic() - started)
 
 

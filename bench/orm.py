@@ -57,6 +57,14 @@ class User(Base):
     updated_at: Mapped[datetime]
 
 
+class Repository(Base):
+    __tablename__ = "repositories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str]
+    private: Mapped[bool]
+
+
 class AuthSession(Base):
     __tablename__ = "auth_sessions"
     id: Mapped[int] = mapped_column(primary_key=True)

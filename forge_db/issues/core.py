@@ -81,9 +81,7 @@ def _missing(repository_id: int, number: int) -> str:
 
 _FILTERS: Final = (
     "i.state = %(state)s",
-    """(SELECT count(*) FROM issue_labels il JOIN labels l ON l.id = il.label_id
-        WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
-          AND lower(l.name) = ANY(%(labels)s::text[])) = cardinality(%(labels)s::text[])""",
+    "",  # labels: one EXISTS per label, see _has_label
     """EXISTS (SELECT 1 FROM issue_labels il JOIN labels l ON l.id = il.label_id
                WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
                  AND lower(l.name) = ANY(%(any_labels)s::text[]))""",
@@ -101,6 +99,16 @@ _FILTERS: Final = (
 )
 
 
+def _has_label(k: int) -> str:
+    # One semi-join per required label, its id looked up once (an InitPlan): the planner
+    # estimates these well and keeps walking the ordered index, stopping after a page.
+    return f"""EXISTS (SELECT 1 FROM issue_labels il
+                       WHERE il.repository_id = i.repository_id AND il.issue_id = i.id
+                         AND il.label_id = (SELECT id FROM labels
+                                            WHERE repository_id = %(repository_id)s
+                                              AND lower(name) = (%(labels)s::text[])[{k}]))"""
+
+
 @lru_cache(maxsize=512)
 def _list_sql(*flags: Any) -> str:
     """The list statement for one combination of filters and order (built once, then cached).
@@ -110,7 +118,10 @@ def _list_sql(*flags: Any) -> str:
     """
     *wanted, keyset, column, descending = flags
     conditions = ["i.repository_id = %(repository_id)s"]
-    conditions += [fragment for fragment, on in zip(_FILTERS, wanted, strict=True) if on]
+    conditions += [
+        fragment for fragment, on in zip(_FILTERS, wanted, strict=True) if on and fragment
+    ]
+    conditions += [_has_label(k) for k in range(1, int(wanted[1]) + 1)]
     if keyset:
         conditions.append(
             f"(i.{column}, i.id) {'<' if descending else '>'} (%(after_value)s, %(after_id)s)"
@@ -124,6 +135,14 @@ def _list_sql(*flags: Any) -> str:
         ORDER BY i.{column} {order}, i.id {order}
         LIMIT %(limit)s
     """
+
+
+_GET_ISSUE: Final = f"""
+    SELECT {ISSUE_DETAIL}
+    FROM issues i {ISSUE_FROM}
+    WHERE i.repository_id = %(repository_id)s AND i.number = %(number)s
+      AND can_read_repository(%(repository_id)s, %(viewer)s)
+"""
 
 
 class IssueCore(Namespace[R]):
@@ -239,12 +258,7 @@ class IssueCore(Namespace[R]):
             "viewer": _viewer(viewer_id),
         }
         return Query(
-            f"""
-            SELECT {ISSUE_DETAIL}
-            FROM issues i {ISSUE_FROM}
-            WHERE i.repository_id = %(repository_id)s AND i.number = %(number)s
-              AND can_read_repository(%(repository_id)s, %(viewer)s)
-            """,
+            _GET_ISSUE,
             params,
             one(Issue, _missing(repository_id, number)),
         )
@@ -281,10 +295,11 @@ class IssueCore(Namespace[R]):
         if direction not in ("asc", "desc"):
             raise InvalidInput("direction must be asc or desc", field="direction")
         size = page_size(limit)
-        filters = {
+        label_names = sorted(_names(labels, "labels", _MAX_LABELS))
+        filters: dict[str, Any] = {
             "repository_id": validation.identifier(repository_id, "repository_id"),
             "state": state,
-            "labels": sorted(_names(labels, "labels", _MAX_LABELS)),
+            "labels": label_names,
             "any_labels": sorted(_names(any_labels, "any_labels", _MAX_LABELS)),
             "no_labels": bool(no_labels),
             "assignee_id": validation.identifier(assignee_id, "assignee_id")
@@ -303,7 +318,7 @@ class IssueCore(Namespace[R]):
         after = decode_cursor(cursor, scope, 2) if cursor is not None else [None, None]
         statement = _list_sql(
             state != "all",
-            bool(filters["labels"]),
+            len(label_names),
             bool(filters["any_labels"]),
             bool(filters["no_labels"]),
             bool(filters["assignee_id"]),
@@ -363,22 +378,29 @@ class IssueCore(Namespace[R]):
         # A number match outranks every text match (text ranks stay below 1).
         return Query(
             f"""
-            SELECT * FROM (
-                SELECT {ISSUE_SUMMARY},
+            WITH q AS (
+                SELECT to_tsquery('simple', coalesce(%(tsquery)s, '')) AS query
+            ), hits AS (
+                SELECT i.id,
                        CASE WHEN i.number = ANY(%(numbers)s::bigint[]) THEN 2.0
                             ELSE ts_rank_cd(i.search_vector, q.query, 32)::float8 END AS rank
-                FROM issues i {ISSUE_FROM}
-                CROSS JOIN (SELECT to_tsquery('simple', coalesce(%(tsquery)s, '')) AS query) q
+                FROM issues i, q
                 WHERE i.repository_id = %(repository_id)s
                   AND (%(state)s = 'all' OR i.state = %(state)s)
                   AND ((%(tsquery)s::text IS NOT NULL AND i.search_vector @@ q.query)
                        OR i.number = ANY(%(numbers)s::bigint[]))
                   AND can_read_repository(%(repository_id)s, %(viewer)s)
-            ) hits
-            WHERE %(after_rank)s::float8 IS NULL
-               OR (hits.rank, hits.id) < (%(after_rank)s::float8, %(after_id)s::bigint)
-            ORDER BY hits.rank DESC, hits.id DESC
-            LIMIT %(limit)s
+            ), page AS (
+                -- Rank every match, but build rows (labels, author) only for one page.
+                SELECT id, rank FROM hits
+                WHERE %(after_rank)s::float8 IS NULL
+                   OR (rank, id) < (%(after_rank)s::float8, %(after_id)s::bigint)
+                ORDER BY rank DESC, id DESC
+                LIMIT %(limit)s
+            )
+            SELECT {ISSUE_SUMMARY}, p.rank
+            FROM page p JOIN issues i ON i.id = p.id {ISSUE_FROM}
+            ORDER BY p.rank DESC, i.id DESC
             """,
             params,
             paged(SearchHit, size, scope, lambda hit: (hit.rank, hit.id)),

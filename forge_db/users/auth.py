@@ -258,6 +258,31 @@ def _check_terms(
         raise AuthenticationFailed("not_yet_valid", "the sign-in message is issued in the future")
 
 
+_GET_SESSION: Final = f"""
+            WITH found AS (
+                SELECT {_prefixed("s", _SESSION_COLUMNS, "s_")}, s.idle_timeout,
+                       {_prefixed("u", USER_COLUMNS, "u_")}
+                FROM auth_sessions s JOIN users u ON u.id = s.user_id
+                WHERE s.token_digest = %(digest)s AND s.revoked_at IS NULL
+                  AND s.expires_at > now() AND u.active
+            ), refreshed AS (
+                UPDATE auth_sessions a
+                SET expires_at = CASE
+                        WHEN f.s_expires_at < now() + f.idle_timeout / 2
+                        THEN least(now() + f.idle_timeout, f.s_absolute_expires_at)
+                        ELSE a.expires_at END,
+                    last_seen_at = now()
+                FROM found f
+                WHERE a.id = f.s_id
+                  AND (f.s_expires_at < now() + f.idle_timeout / 2
+                       OR f.s_last_seen_at < now() - interval '1 minute')
+                RETURNING a.expires_at, a.last_seen_at
+            )
+            SELECT f.*, r.expires_at AS new_expires_at, r.last_seen_at AS new_last_seen_at
+            FROM found f LEFT JOIN refreshed r ON true
+            """
+
+
 class Auth(Namespace[R]):
     """Sign-In with Ethereum, sessions, and personal access tokens."""
 
@@ -411,29 +436,7 @@ class Auth(Namespace[R]):
         if not isinstance(token, str) or not 0 < len(token) <= 256:
             raise AuthenticationFailed("session_invalid", "no such session")
         return Query(
-            f"""
-            WITH found AS (
-                SELECT {_prefixed("s", _SESSION_COLUMNS, "s_")}, s.idle_timeout,
-                       {_prefixed("u", USER_COLUMNS, "u_")}
-                FROM auth_sessions s JOIN users u ON u.id = s.user_id
-                WHERE s.token_digest = %(digest)s AND s.revoked_at IS NULL
-                  AND s.expires_at > now() AND u.active
-            ), refreshed AS (
-                UPDATE auth_sessions a
-                SET expires_at = CASE
-                        WHEN f.s_expires_at < now() + f.idle_timeout / 2
-                        THEN least(now() + f.idle_timeout, f.s_absolute_expires_at)
-                        ELSE a.expires_at END,
-                    last_seen_at = now()
-                FROM found f
-                WHERE a.id = f.s_id
-                  AND (f.s_expires_at < now() + f.idle_timeout / 2
-                       OR f.s_last_seen_at < now() - interval '1 minute')
-                RETURNING a.expires_at, a.last_seen_at
-            )
-            SELECT f.*, r.expires_at AS new_expires_at, r.last_seen_at AS new_last_seen_at
-            FROM found f LEFT JOIN refreshed r ON true
-            """,
+            _GET_SESSION,
             {"digest": _digest(token)},
             _session_shape,
         )
