@@ -620,6 +620,26 @@ COMMENT ON TABLE renamed_branches IS
     'Old bookmark/branch name -> new name, so links and scripts using the old name resolve. A chain (a -> b -> c) is followed by the resolver.';
 
 
+-- The resolver of the comment above: follows old -> new through renamed_branches, at most 16
+-- hops (a chain longer than that, or a cycle from renames back and forth, stops there).
+CREATE FUNCTION resolve_ref_name(p_repository_id bigint, p_name text) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    WITH RECURSIVE chain (name, depth) AS (
+        SELECT p_name, 0
+        UNION ALL
+        SELECT r.new_name, chain.depth + 1
+          FROM chain
+          JOIN renamed_branches AS r ON r.repository_id = p_repository_id AND r.old_name = chain.name
+         WHERE chain.depth < 16
+    )
+    SELECT name FROM chain ORDER BY depth DESC LIMIT 1
+$$;
+
+COMMENT ON FUNCTION resolve_ref_name(bigint, text) IS
+    'The current name of a bookmark or branch given any of its former names (itself when never renamed), following renamed_branches.';
+
+
 -- =============================================================================================
 -- 4. Issues: counters and numbering, issues, comments, labels, milestones, assignees,
 --    dependencies, subtasks, pins

@@ -125,6 +125,18 @@ def cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace, out: TextIO) -> int:
+    """Run the benchmark suite of a source checkout (``python -m bench``)."""
+    try:
+        from bench.run import main as bench_main  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        print("forge-db: the benchmarks live in bench/ of a source checkout", file=sys.stderr)
+        return 2
+    forwarded = ["--url", args.url] if args.url else []
+    result: int = bench_main([*forwarded, *args.bench_args])
+    return result
+
+
 Command = Callable[[argparse.Namespace, TextIO], int]
 
 
@@ -162,6 +174,8 @@ def _parser() -> argparse.ArgumentParser:
     p = add("demo", cmd_demo, "build a demo forge in its own database and tour it")
     p.add_argument("--database", default="forge_demo", help="demo database name (rebuilt)")
     p.add_argument("--issues", type=int, default=3000, help="how many issues to create")
+    p = add("bench", cmd_bench, "run the benchmarks (from a source checkout)")
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to python -m bench")
     p = add("setup", cmd_setup, "create and migrate the database")
     p.add_argument("--reset", action="store_true", help="drop and recreate the database first")
     p.add_argument("--yes", action="store_true", help="do not ask before --reset")

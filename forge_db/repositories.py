@@ -614,21 +614,11 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH RECURSIVE resolved (name, depth) AS (
-                SELECT %(name)s::text, 0
-                UNION ALL
-                SELECT rb.new_name, resolved.depth + 1
-                FROM resolved JOIN renamed_branches rb
-                  ON rb.repository_id = %(repository_id)s AND rb.old_name = resolved.name
-                WHERE resolved.depth < 16
-                  AND NOT EXISTS (SELECT 1 FROM bookmarks
-                                  WHERE repository_id = %(repository_id)s
-                                    AND name = resolved.name)
-            )
             SELECT {_BOOKMARK_COLUMNS} FROM bookmarks
             WHERE repository_id = %(repository_id)s
-              AND name IN (SELECT name FROM resolved)
+              AND name IN (%(name)s, resolve_ref_name(%(repository_id)s, %(name)s))
               AND repository_access_level(%(repository_id)s, %(viewer)s) >= 1
+            -- A live bookmark of that very name wins over a rename recorded for it.
             ORDER BY name = %(name)s DESC
             LIMIT 1
             """,
@@ -765,17 +755,8 @@ class Repositories(Namespace[R]):
         }
         return Query(
             """
-            WITH RECURSIVE chain (name, depth) AS (
-                SELECT %(name)s::text, 0
-                UNION ALL
-                SELECT rb.new_name, chain.depth + 1
-                FROM chain JOIN renamed_branches rb
-                  ON rb.repository_id = %(repository_id)s AND rb.old_name = chain.name
-                WHERE chain.depth < 16
-            )
-            SELECT name FROM chain
+            SELECT resolve_ref_name(%(repository_id)s, %(name)s)
             WHERE repository_access_level(%(repository_id)s, %(viewer)s) >= 1
-            ORDER BY depth DESC LIMIT 1
             """,
             params,
             scalar(str, _missing(repository_id)),

@@ -66,6 +66,7 @@ DROP TABLE IF EXISTS users CASCADE;
 
 DROP SEQUENCE IF EXISTS lease_fencing_tokens;
 
+DROP FUNCTION IF EXISTS resolve_ref_name(bigint, text);
 DROP FUNCTION IF EXISTS events_fan_out();
 DROP FUNCTION IF EXISTS raise_issue_counter();
 DROP FUNCTION IF EXISTS subtasks_refuse_cycle();

@@ -10,7 +10,7 @@ from ..pagination import Page, decode_cursor, page_size, paged
 from ..query import Namespace, Query, R, one, operation
 from ..text import extract_mentions
 from .models import Comment
-from .sql import FANOUT, REACTIONS_OF_COMMENT
+from .sql import FANOUT, REACTIONS_OF_COMMENT, author_or_writer
 
 __all__ = ["IssueComments"]
 
@@ -31,15 +31,6 @@ def _body(value: object) -> str:
     if not body.strip():
         raise InvalidInput("body must not be blank", field="body")
     return body
-
-
-def _may_change(what: str) -> str:
-    # Author of the comment, or a writer of the repository; anyone else is refused in-statement.
-    return f"""CASE WHEN c.author_id = %(actor)s
-                         OR repository_access_level(guard.id, %(actor)s) >= 2
-                    THEN true
-                    ELSE raise_error('FDP01', 'only the author or a writer may {what} a comment')
-                         IS NULL END"""
 
 
 class IssueComments(Namespace[R]):
@@ -130,7 +121,7 @@ class IssueComments(Namespace[R]):
             ), edited AS (
                 UPDATE comments c SET body = %(body)s, edited_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s
-                  AND c.deleted_at IS NULL AND {_may_change("edit")}
+                  AND c.deleted_at IS NULL AND {author_or_writer("c", "edit a comment")}
                 RETURNING c.*
             ), target AS (
                 SELECT i.repository_id, i.id FROM issues i, edited e
@@ -178,7 +169,7 @@ class IssueComments(Namespace[R]):
             ), deleted AS (
                 UPDATE comments c SET body = '', deleted_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s
-                  AND c.deleted_at IS NULL AND {_may_change("delete")}
+                  AND c.deleted_at IS NULL AND {author_or_writer("c", "delete a comment")}
                 RETURNING c.*
             ), forgotten AS (
                 DELETE FROM mentions m USING deleted d

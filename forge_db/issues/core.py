@@ -12,7 +12,7 @@ from ..pagination import Page, decode_cursor, page_size, paged
 from ..query import Namespace, Query, R, many, one, operation
 from ..text import extract_mentions, search_terms
 from .models import CloseReason, CountDrift, Issue, IssueCounts, IssueSummary, SearchHit
-from .sql import FANOUT, ISSUE_DETAIL, ISSUE_FROM, ISSUE_SUMMARY, summary_columns
+from .sql import FANOUT, ISSUE_DETAIL, ISSUE_FROM, ISSUE_SUMMARY, author_or_writer, summary_columns
 
 __all__ = ["IssueCore", "Sort", "State"]
 
@@ -440,10 +440,7 @@ class IssueCore(Namespace[R]):
                     edited_at = now()
                 FROM guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s
-                  AND CASE WHEN i.author_id = %(actor)s
-                                OR repository_access_level(guard.id, %(actor)s) >= 2
-                           THEN true
-                           ELSE raise_error('FDP01', 'only the author or a writer may edit an issue') IS NULL END
+                  AND {author_or_writer("i", "edit an issue")}
                 RETURNING i.*
             ), old_mentions AS (
                 SELECT m.mentioned_user_id FROM mentions m, target t
@@ -522,10 +519,7 @@ class IssueCore(Namespace[R]):
                     END
                 FROM guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s
-                  AND CASE WHEN i.author_id = %(actor)s
-                                OR repository_access_level(guard.id, %(actor)s) >= 2
-                           THEN true
-                           ELSE raise_error('FDP01', 'only the author or a writer may close an issue') IS NULL END
+                  AND {author_or_writer("i", "close an issue")}
                 RETURNING i.*
             )
             SELECT {ISSUE_DETAIL}
@@ -552,10 +546,7 @@ class IssueCore(Namespace[R]):
                                     duplicate_of_id = NULL
                 FROM guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s
-                  AND CASE WHEN i.author_id = %(actor)s
-                                OR repository_access_level(guard.id, %(actor)s) >= 2
-                           THEN true
-                           ELSE raise_error('FDP01', 'only the author or a writer may reopen an issue') IS NULL END
+                  AND {author_or_writer("i", "reopen an issue")}
                 RETURNING i.*
             )
             SELECT {ISSUE_DETAIL}

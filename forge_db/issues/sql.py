@@ -13,6 +13,7 @@ __all__ = [
     "LABELS_OF",
     "REACTIONS_OF_COMMENT",
     "REACTIONS_OF_ISSUE",
+    "author_or_writer",
     "detail_columns",
     "summary_columns",
 ]
@@ -85,3 +86,14 @@ FANOUT: Final = """
         ORDER BY c.user_id, c.priority
         RETURNING user_id
     )"""
+
+
+def author_or_writer(alias: str, action: str) -> str:
+    """A condition: the actor wrote row ``alias`` or may write the repository, else FDP01.
+
+    CASE fixes the evaluation order, so the refusal is raised only when both tests fail.
+    """
+    return f"""CASE WHEN {alias}.author_id = %(actor)s
+                     OR repository_access_level(guard.id, %(actor)s) >= 2
+                THEN true
+                ELSE raise_error('FDP01', 'only the author or a writer may {action}') IS NULL END"""
