@@ -173,7 +173,13 @@ class ForgeDB(Domains[SyncRunner]):
         pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
             resolved, **_pool_options(settings)
         )
-        pool.open(wait=False)
+        # Waiting for the first connections keeps the pool's background work (which draws
+        # random jitter) from overlapping the caller's first operations.
+        try:
+            pool.open(wait=True, timeout=settings.connect_timeout)
+        except psycopg_pool.PoolTimeout as exc:
+            pool.close()
+            raise translate(exc, target=target) from exc
         return cls(pool, settings, target)
 
     @contextmanager
@@ -289,7 +295,11 @@ class AsyncForgeDB(Domains[AsyncRunner]):
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
             resolved, **_pool_options(settings)
         )
-        await pool.open(wait=False)
+        try:
+            await pool.open(wait=True, timeout=settings.connect_timeout)
+        except psycopg_pool.PoolTimeout as exc:
+            await pool.close()
+            raise translate(exc, target=target) from exc
         return cls(pool, settings, target)
 
     @asynccontextmanager
