@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from . import validation
 from .errors import InvalidInput, register_constraint_messages
 from .pagination import Page, decode_cursor, page_size, paged
-from .query import Namespace, Query, R, one, operation, rowcount, scalar
+from .query import Namespace, Query, R, affected, one, operation, rowcount, scalar
 from .repositories import Repository
 
 __all__ = ["EMOJI", "Collaboration", "Message", "Notification", "StarredRepository", "WatchLevel"]
@@ -218,7 +218,7 @@ class Collaboration(Namespace[R]):
             WHERE id = %s AND user_id = %s AND read_at IS NULL
             """,
             (_id(notification_id, "notification_id"), _id(user_id, "user_id")),
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation

@@ -48,6 +48,7 @@ __all__ = [
     "Query",
     "Result",
     "SyncRunner",
+    "affected",
     "execute_async",
     "execute_sync",
     "many",
@@ -203,8 +204,13 @@ def _nothing(result: Result) -> None:
     return None
 
 
+def _affected(result: Result) -> bool:
+    return result.rowcount > 0
+
+
 rowcount: Final[Shape[int]] = _rowcount
 nothing: Final[Shape[None]] = _nothing
+affected: Final[Shape[bool]] = _affected  # whether the statement touched any row
 
 
 # --- running ---------------------------------------------------------------------------------

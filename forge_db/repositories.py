@@ -17,7 +17,19 @@ from pydantic import BaseModel, ConfigDict
 from . import validation
 from .errors import Conflict, InvalidInput, register_constraint_messages
 from .pagination import Page, decode_cursor, page_size, paged
-from .query import Namespace, Query, R, Result, Shape, many, one, operation, optional, scalar
+from .query import (
+    Namespace,
+    Query,
+    R,
+    Result,
+    Shape,
+    affected,
+    many,
+    one,
+    operation,
+    optional,
+    scalar,
+)
 
 __all__ = [
     "Bookmark",
@@ -511,7 +523,7 @@ class Repositories(Namespace[R]):
             WHERE c.repository_id = guard.id AND c.user_id = %(user_id)s
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -599,7 +611,7 @@ class Repositories(Namespace[R]):
             WHERE b.repository_id = guard.id AND b.name = %(name)s
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -720,7 +732,7 @@ class Repositories(Namespace[R]):
             WHERE b.repository_id = guard.id AND b.name = %(name)s
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -822,7 +834,7 @@ class Repositories(Namespace[R]):
             WHERE p.repository_id = guard.id AND p.pattern = %(pattern)s
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation

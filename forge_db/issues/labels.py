@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from .. import validation
 from ..errors import InvalidInput, register_constraint_messages
-from ..query import Namespace, Query, R, many, one, operation
+from ..query import Namespace, Query, R, affected, many, one, operation
 from .models import Issue, Label, Milestone
 from .sql import FANOUT, ISSUE_FROM, detail_columns
 
@@ -151,7 +151,7 @@ class IssueLabels(Namespace[R]):
             DELETE FROM labels l USING guard WHERE l.repository_id = guard.id AND l.id = %(label_id)s
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation

@@ -6,7 +6,7 @@ from typing import Final
 
 from .. import validation
 from ..errors import InvalidInput, register_constraint_messages
-from ..query import Namespace, Query, R, many, one, operation, scalar
+from ..query import Namespace, Query, R, affected, many, one, operation, scalar
 from .models import IssueLinks, IssueSummary
 from .sql import ISSUE_FROM, ISSUE_SUMMARY
 
@@ -71,7 +71,7 @@ class IssueGraph(Namespace[R]):
             ON CONFLICT DO NOTHING
             """,
             _pair(repository_id, actor_id, blocking, blocked, "block"),
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -87,7 +87,7 @@ class IssueGraph(Namespace[R]):
               AND d.blocked_issue_id = p.b_id
             """,
             _pair(repository_id, actor_id, blocking, blocked, "block"),
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -103,7 +103,7 @@ class IssueGraph(Namespace[R]):
             ON CONFLICT (repository_id, parent_issue_id, child_issue_id) DO NOTHING
             """,
             _pair(repository_id, actor_id, parent, child, "be a subtask of"),
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -119,7 +119,7 @@ class IssueGraph(Namespace[R]):
               AND s.child_issue_id = p.b_id
             """,
             _pair(repository_id, actor_id, parent, child, "be a subtask of"),
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
@@ -203,7 +203,7 @@ class IssueGraph(Namespace[R]):
               AND i.number = %(number)s AND p.issue_id = i.id
             """,
             params,
-            lambda result: result.rowcount > 0,
+            affected,
         )
 
     @operation
