@@ -30,6 +30,7 @@ import secrets
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
@@ -45,6 +46,7 @@ from .query import Namespace
 __all__ = ["BlockingProxy", "DatabasePool", "TestServer", "clone_database", "template_name"]
 
 _TEMPLATE_LOCK_KEY: Final = 0x666F7267655F7470  # "forge_tp"
+_TEMPLATE_NOTE: Final = "forge_db test template built "
 _DOCKER_IMAGE: Final = "postgres:18-alpine"
 
 
@@ -171,9 +173,37 @@ def forge_db_template(forge_db_server: TestServer, forge_db_admin: psycopg.Conne
                     ident
                 )
             )
+            admin.execute(
+                pgsql.SQL("COMMENT ON DATABASE {} IS {}").format(
+                    ident, pgsql.Literal(f"{_TEMPLATE_NOTE}{datetime.now(UTC).isoformat()}")
+                )
+            )
+            _drop_stale_templates(admin, keep=name)
     finally:
         admin.execute("SELECT pg_advisory_unlock(%s)", (_TEMPLATE_LOCK_KEY,))
     return name
+
+
+def _drop_stale_templates(
+    admin: psycopg.Connection[Any], keep: str, older_than: timedelta = timedelta(days=1)
+) -> None:
+    """Drop templates of earlier migrations built over a day ago, so a shared server does not
+    collect them while a concurrent run on other migrations keeps its own.
+    """
+    cutoff = f"{_TEMPLATE_NOTE}{(datetime.now(UTC) - older_than).isoformat()}"
+    rows = admin.execute(
+        "SELECT datname FROM pg_database d "
+        "WHERE datname LIKE 'forge\\_db\\_tpl\\_%%' AND datname <> %s "
+        "AND coalesce(shobj_description(d.oid, 'pg_database'), '') < %s",
+        (keep, cutoff),
+    ).fetchall()
+    for (stale,) in rows:
+        ident = pgsql.Identifier(stale)
+        try:
+            admin.execute(pgsql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
+            admin.execute(pgsql.SQL("DROP DATABASE {}").format(ident))
+        except psycopg.Error:
+            continue
 
 
 def clone_database(admin: psycopg.Connection[Any], template: str, prefix: str) -> str:

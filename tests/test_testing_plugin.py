@@ -101,3 +101,22 @@ def test_template_name_changes_with_the_migrations(
     monkeypatch.setattr(migrations, "sql_root", lambda: tmp_path)
     assert testing.template_name() != before
     assert testing.template_name().startswith("forge_db_tpl_")
+
+
+def test_templates_of_earlier_migrations_are_dropped(
+    forge_db_admin, forge_db_template: str
+) -> None:  # type: ignore[no-untyped-def]
+
+    from psycopg import sql
+
+    from forge_db.testing import _drop_stale_templates
+
+    stale = "forge_db_tpl_00000000deadbeef"
+    forge_db_admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(stale)))
+    forge_db_admin.execute(
+        sql.SQL("CREATE DATABASE {} IS_TEMPLATE true").format(sql.Identifier(stale))
+    )
+    _drop_stale_templates(forge_db_admin, keep=forge_db_template)
+    names = {row[0] for row in forge_db_admin.execute("SELECT datname FROM pg_database")}
+    assert stale not in names
+    assert forge_db_template in names
