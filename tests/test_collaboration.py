@@ -145,10 +145,10 @@ def test_direct_messages(fdb: ForgeDB) -> None:
     fdb.collaboration.send_message(carol.id, bob.id, "other conversation")
     page = fdb.collaboration.list_conversation(bob.id, alice.id, limit=3)
     assert [m.body for m in page.items] == ["hello", "hi 2", "hi 1"]
-    assert (
-        fdb.collaboration.list_conversation(alice.id, bob.id, cursor=page.next_cursor, limit=3)
-        is not None
-    )
+    # The cursor belongs to the conversation, whichever side asks for the next page.
+    rest = fdb.collaboration.list_conversation(alice.id, bob.id, cursor=page.next_cursor, limit=3)
+    assert [m.body for m in rest.items] == ["hi 0"]
+    assert rest.next_cursor is None
     assert fdb.collaboration.unread_message_count(bob.id) == 4
     assert fdb.collaboration.mark_conversation_read(bob.id, alice.id) == 3
     assert fdb.collaboration.unread_message_count(bob.id) == 1
