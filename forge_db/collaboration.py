@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import validation
+from .access import READ, guard
 from .errors import InvalidInput, register_constraint_messages
 from .pagination import Page, decode_cursor, page_size, paged
 from .query import Namespace, Query, R, affected, one, operation, rowcount, scalar
@@ -123,9 +124,9 @@ class Collaboration(Namespace[R]):
             "comment_id": _id(comment_id, "comment_id") if comment_id is not None else None,
         }
         return Query(
-            """
+            f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), target AS (
                 SELECT i.repository_id,
                        CASE WHEN %(comment_id)s::bigint IS NULL THEN i.id END AS issue_id,
@@ -251,9 +252,9 @@ class Collaboration(Namespace[R]):
             "repository_id": _id(repository_id, "repository_id"),
         }
         return Query(
-            """
+            f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, false) AS id
+                {guard(READ, write=False)}
             ), removed AS (
                 DELETE FROM stars s USING guard
                 WHERE s.user_id = %(actor)s AND s.repository_id = guard.id
@@ -340,9 +341,9 @@ class Collaboration(Namespace[R]):
             "level": level,
         }
         return Query(
-            """
+            f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, false) AS id
+                {guard(READ, write=False)}
             )
             INSERT INTO watches (user_id, repository_id, level)
             SELECT %(actor)s, id, %(level)s FROM guard

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict
 
 from . import validation
+from .access import ADMIN, WRITE, guard
 from .errors import Conflict, InvalidInput, register_constraint_messages
 from .pagination import Page, decode_cursor, page_size, paged
 from .query import (
@@ -194,14 +195,6 @@ def _role(value: Any, field: str = "role") -> str:
     if value not in _LEVEL:
         raise InvalidInput(f"{field} must be one of read, write, admin", field=field)
     return str(value)
-
-
-def _guard(level: int, write: bool = True) -> str:
-    """SQL for the guard CTE: the repository id, or the right error raised in the statement."""
-    return (
-        f"SELECT repository_guard(%(repository_id)s, %(actor)s, {level}::smallint, "
-        f"{'true' if write else 'false'}) AS id"
-    )
 
 
 def _missing(repository_id: int) -> str:
@@ -408,7 +401,7 @@ class Repositories(Namespace[R]):
         )
         return Query(
             f"""
-            WITH guard AS ({_guard(3, write=not only_unarchive)}),
+            WITH guard AS ({guard(ADMIN, write=not only_unarchive)}),
             updated AS (
                 UPDATE repositories r SET
                     description = coalesce(%(description)s, r.description),
@@ -442,7 +435,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3)}),
+            WITH guard AS ({guard(ADMIN)}),
             updated AS (
                 UPDATE repositories r SET name = %(name)s
                 FROM guard WHERE r.id = guard.id
@@ -466,7 +459,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3, write=False)})
+            WITH guard AS ({guard(ADMIN, write=False)})
             DELETE FROM repositories r USING guard WHERE r.id = guard.id
             RETURNING r.id
             """,
@@ -489,7 +482,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3)}),
+            WITH guard AS ({guard(ADMIN)}),
             grantee AS (
                 SELECT u.id, u.username FROM users u, guard, repositories r
                 WHERE u.id = %(user_id)s AND u.active AND r.id = guard.id AND r.owner_id <> u.id
@@ -518,7 +511,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3)})
+            WITH guard AS ({guard(ADMIN)})
             DELETE FROM repository_collaborators c USING guard
             WHERE c.repository_id = guard.id AND c.user_id = %(user_id)s
             """,
@@ -579,7 +572,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(2)})
+            WITH guard AS ({guard(WRITE)})
             INSERT INTO bookmarks (repository_id, name, targets)
             SELECT id, %(name)s, %(targets)s FROM guard
             WHERE NOT %(check)s OR cardinality(%(expected)s::text[]) = 0
@@ -606,7 +599,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(2)})
+            WITH guard AS ({guard(WRITE)})
             DELETE FROM bookmarks b USING guard
             WHERE b.repository_id = guard.id AND b.name = %(name)s
             """,
@@ -673,7 +666,7 @@ class Repositories(Namespace[R]):
             raise InvalidInput("new_name must differ from old_name", field="new_name")
         return Query(
             f"""
-            WITH guard AS ({_guard(2)}),
+            WITH guard AS ({guard(WRITE)}),
             renamed AS (
                 UPDATE bookmarks b SET name = %(new)s FROM guard
                 WHERE b.repository_id = guard.id AND b.name = %(old)s
@@ -707,7 +700,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(2)})
+            WITH guard AS ({guard(WRITE)})
             INSERT INTO branches (repository_id, name, commit_id)
             SELECT id, %(name)s, %(commit_id)s FROM guard
             ON CONFLICT (repository_id, name) DO UPDATE SET commit_id = EXCLUDED.commit_id
@@ -727,7 +720,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(2)})
+            WITH guard AS ({guard(WRITE)})
             DELETE FROM branches b USING guard
             WHERE b.repository_id = guard.id AND b.name = %(name)s
             """,
@@ -805,7 +798,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3)})
+            WITH guard AS ({guard(ADMIN)})
             INSERT INTO protected_branches (repository_id, pattern, required_approvals,
                                             required_status_contexts, land_min_role)
             SELECT id, %(pattern)s, %(approvals)s, %(contexts)s, %(role)s FROM guard
@@ -829,7 +822,7 @@ class Repositories(Namespace[R]):
         }
         return Query(
             f"""
-            WITH guard AS ({_guard(3)})
+            WITH guard AS ({guard(ADMIN)})
             DELETE FROM protected_branches p USING guard
             WHERE p.repository_id = guard.id AND p.pattern = %(pattern)s
             """,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from .. import validation
+from ..access import READ, guard
 from ..errors import InvalidInput, register_constraint_messages
 from ..pagination import Page, decode_cursor, page_size, paged
 from ..query import Namespace, Query, R, one, operation
@@ -60,7 +61,7 @@ class IssueComments(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), target AS (
                 SELECT i.repository_id, i.id, i.author_id FROM issues i, guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s
@@ -117,7 +118,7 @@ class IssueComments(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), edited AS (
                 UPDATE comments c SET body = %(body)s, edited_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s
@@ -165,7 +166,7 @@ class IssueComments(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), deleted AS (
                 UPDATE comments c SET body = '', deleted_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s

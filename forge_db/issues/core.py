@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any, Final, Literal
 
 from .. import validation
+from ..access import READ, WRITE, guard
 from ..errors import InvalidInput, register_constraint_messages
 from ..pagination import Page, decode_cursor, page_size, paged
 from ..query import Namespace, Query, R, many, one, operation
@@ -432,7 +433,7 @@ class IssueCore(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), target AS (
                 UPDATE issues i SET
                     title = coalesce(%(title)s, i.title),
@@ -503,7 +504,7 @@ class IssueCore(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), original AS (
                 SELECT o.id FROM issues o, guard
                 WHERE o.repository_id = guard.id AND o.number = %(duplicate_of)s
@@ -540,7 +541,7 @@ class IssueCore(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 1::smallint, true) AS id
+                {guard(READ)}
             ), target AS (
                 UPDATE issues i SET state = 'open', close_reason = NULL, closed_at = NULL,
                                     duplicate_of_id = NULL
@@ -570,7 +571,7 @@ class IssueCore(Namespace[R]):
         return Query(
             f"""
             WITH guard AS (
-                SELECT repository_guard(%(repository_id)s, %(actor)s, 2::smallint, true) AS id
+                {guard(WRITE)}
             ), target AS (
                 UPDATE issues i SET locked = %(locked)s FROM guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any, Final
 
 from .. import validation
+from ..access import WRITE, guard
 from ..errors import InvalidInput, register_constraint_messages
 from ..query import Namespace, Query, R, affected, many, one, operation
 from .models import Issue, Label, Milestone
@@ -64,7 +65,7 @@ def _viewer(repository_id: int, viewer_id: int | None) -> dict[str, Any]:
     }
 
 
-_WRITER: Final = "SELECT repository_guard(%(repository_id)s, %(actor)s, 2::smallint, true) AS id"
+_WRITER: Final = guard(WRITE)
 
 
 class IssueLabels(Namespace[R]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from .. import validation
+from ..access import WRITE, guard
 from ..errors import InvalidInput, register_constraint_messages
 from ..query import Namespace, Query, R, affected, many, one, operation, scalar
 from .models import IssueLinks, IssueSummary
@@ -25,7 +26,7 @@ register_constraint_messages(
     }
 )
 
-_WRITER: Final = "SELECT repository_guard(%(repository_id)s, %(actor)s, 2::smallint, true) AS id"
+_WRITER: Final = guard(WRITE)
 # The two issues of a link, by number, in the guarded repository: missing ones raise.
 _PAIR: Final = """
     pair AS (
