@@ -519,7 +519,90 @@ END
 $$;
 
 COMMENT ON FUNCTION repository_guard(bigint, bigint, smallint, boolean) IS
-    'Guard of write operations: returns the repository id, or raises FDN01 (the actor cannot see it), FDP01 (access level below p_min_level: 1 read, 2 write, 3 admin) or FDC01 (p_write and the repository is archived).';
+    'Superseded by guard_repository() (roles by name); kept for the previous release during a rolling upgrade.';
+
+-- Access in words: roles by name ('read', 'write', 'admin') instead of numeric levels, so no
+-- statement outside these functions spells a level. repository_access_level() is the one rule
+-- underneath.
+CREATE FUNCTION repository_role(p_repository_id bigint, p_user_id bigint) RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT CASE repository_access_level(p_repository_id, p_user_id)
+               WHEN 3 THEN 'admin' WHEN 2 THEN 'write' WHEN 1 THEN 'read' END
+$$;
+
+COMMENT ON FUNCTION repository_role(bigint, bigint) IS
+    'The user''s role on the repository by name: admin, write or read (anyone, anonymous included, reads a public repository); NULL when they cannot see it.';
+
+CREATE FUNCTION has_repository_role(p_repository_id bigint, p_user_id bigint, p_role text)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT repository_access_level(p_repository_id, p_user_id)
+           >= CASE p_role WHEN 'read' THEN 1 WHEN 'write' THEN 2 WHEN 'admin' THEN 3 END
+$$;
+
+COMMENT ON FUNCTION has_repository_role(bigint, bigint, text) IS
+    'Whether the user holds at least p_role (read, write, admin) on the repository; NULL for an unknown role name.';
+
+CREATE FUNCTION guard_repository(p_repository_id bigint, p_actor_id bigint, p_role text,
+                                 p_writes boolean DEFAULT true) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    v_level smallint := repository_access_level(p_repository_id, p_actor_id);
+    v_needed smallint := CASE p_role WHEN 'read' THEN 1 WHEN 'write' THEN 2 WHEN 'admin' THEN 3 END;
+BEGIN
+    IF v_needed IS NULL THEN
+        RAISE EXCEPTION 'guard_repository: unknown role %', p_role USING ERRCODE = 'FDI01';
+    END IF;
+    IF v_level < 1 THEN
+        RAISE EXCEPTION 'repository % not found', p_repository_id
+            USING ERRCODE = 'FDN01', TABLE = 'repositories';
+    END IF;
+    IF v_level < v_needed THEN
+        RAISE EXCEPTION 'repository %: this needs the % role', p_repository_id, p_role
+            USING ERRCODE = 'FDP01', TABLE = 'repositories';
+    END IF;
+    IF p_writes AND (SELECT archived FROM repositories WHERE id = p_repository_id) THEN
+        RAISE EXCEPTION 'repository % is archived: it is read-only', p_repository_id
+            USING ERRCODE = 'FDC01', TABLE = 'repositories', COLUMN = 'archived';
+    END IF;
+    RETURN p_repository_id;
+END
+$$;
+
+COMMENT ON FUNCTION guard_repository(bigint, bigint, text, boolean) IS
+    'Guard at the head of every actor-checked statement: returns the repository id, or raises FDN01 (the actor cannot see it: a private repository is never revealed), FDP01 (role below p_role) or FDC01 (p_writes and the repository is archived).';
+
+CREATE FUNCTION require_author_or_role(p_repository_id bigint, p_actor_id bigint,
+                                       p_author_id bigint, p_role text, p_action text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF p_author_id IS NOT DISTINCT FROM p_actor_id AND p_actor_id IS NOT NULL
+       OR has_repository_role(p_repository_id, p_actor_id, p_role) THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'only the author or a % may %', p_role, p_action
+        USING ERRCODE = 'FDP01', TABLE = 'repositories';
+END
+$$;
+
+COMMENT ON FUNCTION require_author_or_role(bigint, bigint, bigint, text, text) IS
+    'True when the actor wrote the row (p_author_id) or holds p_role on the repository; else raises FDP01 naming p_action.';
+
+-- Repositories with their owner's name: what every "repository as a viewer sees it" statement
+-- selects, whichever domain it belongs to (the viewer's role is added by repository_role()).
+CREATE VIEW repository_overview AS
+    SELECT r.id, r.owner_id, o.username AS owner, r.name, r.description, r.private, r.archived,
+           r.default_bookmark, r.created_at, r.updated_at
+      FROM repositories AS r
+      JOIN users AS o ON o.id = r.owner_id;
+
+COMMENT ON VIEW repository_overview IS
+    'Repositories with the owner''s username; filter with can_read_repository() and add repository_role() for a viewer.';
 
 
 CREATE TABLE branches (
@@ -1377,6 +1460,47 @@ COMMENT ON TABLE notifications IS
     'A user''s notifications, with the reason they got it. Listed by keyset (user_id, created_at, id); unread ones through a partial index. Readers filter with can_read_repository(), so access lost later hides them.';
 COMMENT ON COLUMN notifications.actor_id IS 'Who caused it; NULL once that account is deleted.';
 COMMENT ON COLUMN notifications.reason IS 'Why the user got it: mention, assign, comment, subscribed, author, state_change, review_requested, landing, security.';
+
+-- Who is told about an event, and why. The candidates come in priority order (the most specific
+-- reason first: a mention before an assignment before a watch); each user keeps their first
+-- reason. The actor, inactive users, users ignoring the repository and users who cannot read
+-- it are dropped, so a private repository's activity never reaches a stranger.
+CREATE FUNCTION notification_recipients(p_repository_id bigint, p_actor_id bigint,
+                                        p_user_ids bigint[], p_reasons text[])
+RETURNS TABLE (user_id bigint, reason text)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$
+    SELECT DISTINCT ON (c.user_id) c.user_id, c.reason
+      FROM unnest(p_user_ids, p_reasons) WITH ORDINALITY AS c (user_id, reason, rank)
+      JOIN users AS u ON u.id = c.user_id AND u.active
+     WHERE c.user_id IS DISTINCT FROM p_actor_id
+       AND NOT EXISTS (SELECT 1 FROM watches AS w
+                        WHERE w.user_id = c.user_id AND w.repository_id = p_repository_id
+                          AND w.level = 'ignoring')
+       AND can_read_repository(p_repository_id, c.user_id)
+     ORDER BY c.user_id, c.rank
+$$;
+
+COMMENT ON FUNCTION notification_recipients(bigint, bigint, bigint[], text[]) IS
+    'Fan-out of one event: from candidates (user ids and reasons, most specific first) the users to notify, once each with their first reason; never the actor, an inactive user, a user ignoring the repository or one who cannot read it.';
+
+CREATE FUNCTION require_open_conversation(p_repository_id bigint, p_actor_id bigint,
+                                          p_locked boolean)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF NOT p_locked OR has_repository_role(p_repository_id, p_actor_id, 'write') THEN
+        RETURN true;
+    END IF;
+    RAISE EXCEPTION 'the conversation is locked: only writers may take part'
+        USING ERRCODE = 'FDP01', TABLE = 'issues', COLUMN = 'locked';
+END
+$$;
+
+COMMENT ON FUNCTION require_open_conversation(bigint, bigint, boolean) IS
+    'True unless the conversation is locked and the actor lacks the write role; then raises FDP01. Guards comments and reactions.';
+
 
 
 -- =============================================================================================

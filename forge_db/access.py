@@ -1,26 +1,79 @@
-"""Role levels and the write guard that every actor-checked statement starts with."""
+"""Access in one vocabulary: roles by name, the write guard, and the visibility filter.
+
+Every statement that checks access says it with these helpers, which spell the schema's
+functions (``guard_repository``, ``can_read_repository``, ``has_repository_role``,
+``repository_role``, ``require_author_or_role``). No numeric level appears in the package's SQL:
+``tests/contracts/test_access_vocabulary.py`` scans for one and fails.
+
+Parameter names follow the operations' own: ``%(repository_id)s``, ``%(actor_id)s`` for the one
+who writes, ``%(viewer_id)s`` for the one who reads (``NULL`` for anonymous).
+"""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
-__all__ = ["ADMIN", "READ", "WRITE", "guard"]
+__all__ = ["ROLES", "Role", "author_or_role", "guard", "has_role", "readable", "role_of"]
 
-READ: Final = 1
-WRITE: Final = 2
-ADMIN: Final = 3
+Role = Literal["read", "write", "admin"]
+ROLES: Final[tuple[Role, ...]] = ("read", "write", "admin")
 
 
-def guard(level: int, *, write: bool = True) -> str:
-    """SQL selecting the repository id as ``id``, or raising what the actor should see.
+def _role(role: Role) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+    return f"'{role}'"
 
-    ``repository_guard()`` refuses in the statement itself: ``NotFound`` when the actor cannot
-    see the repository, ``PermissionDenied`` below ``level``, ``Conflict`` when archived and the
-    statement writes. Callers bind ``%(repository_id)s`` and ``%(actor)s``.
+
+def guard(
+    role: Role,
+    *,
+    writes: bool = True,
+    repository: str = "%(repository_id)s",
+    actor: str = "%(actor_id)s",
+) -> str:
+    """A SELECT of the repository id as ``id``, or raising what the actor must see.
+
+    ``NotFound`` when the actor cannot see the repository (a private one is never revealed),
+    ``PermissionDenied`` below ``role``, ``Conflict`` when ``writes`` and it is archived. Put it
+    in a CTE named ``guard`` at the head of the statement.
     """
-    if level not in (READ, WRITE, ADMIN):
-        raise ValueError(f"unknown role level {level}")
     return (
-        f"SELECT repository_guard(%(repository_id)s, %(actor)s, {level}::smallint, "
-        f"{'true' if write else 'false'}) AS id"
+        f"SELECT guard_repository({repository}, {actor}, {_role(role)}, "
+        f"{'true' if writes else 'false'}) AS id"
+    )
+
+
+def readable(repository: str = "%(repository_id)s", viewer: str = "%(viewer_id)s") -> str:
+    """A condition: the viewer may read the repository (anyone, for a public one)."""
+    return f"can_read_repository({repository}, {viewer})"
+
+
+def has_role(role: Role, repository: str, user: str) -> str:
+    """A condition: ``user`` holds at least ``role`` on ``repository``."""
+    return f"has_repository_role({repository}, {user}, {_role(role)})"
+
+
+def role_of(repository: str, user: str = "%(viewer_id)s") -> str:
+    """The user's role by name, ``NULL`` when they cannot see the repository."""
+    return f"repository_role({repository}, {user})"
+
+
+def author_or_role(
+    alias: str,
+    action: str,
+    *,
+    role: Role = "write",
+    repository: str = "guard.id",
+    actor: str = "%(actor_id)s",
+) -> str:
+    """A condition: the actor wrote row ``alias`` (its ``author_id``) or holds ``role``.
+
+    Otherwise the statement fails with ``PermissionDenied`` naming ``action``.
+    """
+    if not action.replace(" ", "").isalpha():
+        raise ValueError(f"action must be plain words, not {action!r}")
+    return (
+        f"require_author_or_role({repository}, {actor}, {alias}.author_id, "
+        f"{_role(role)}, '{action}')"
     )

@@ -13,6 +13,7 @@ import psycopg_pool
 from psycopg import sql as pgsql
 
 from . import config
+from .auth import Auth
 from .collaboration import Collaboration
 from .config import Settings
 from .errors import Unavailable, redact, translate
@@ -29,7 +30,7 @@ from .query import (
     execute_sync,
 )
 from .repositories import Repositories
-from .users import Auth, Users
+from .users import Users
 
 __all__ = ["AsyncForgeDB", "AsyncTransaction", "Domains", "ForgeDB", "Isolation", "Transaction"]
 

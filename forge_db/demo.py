@@ -21,8 +21,8 @@ from . import migrations
 from .config import parse_url, with_dbname
 from .database import ForgeDB, Transaction
 from .errors import InvalidInput, translate
-from .repositories import Repository
-from .users import User
+from .repositories.models import Repository
+from .users.models import User
 
 __all__ = ["DemoSummary", "build_demo", "run_demo"]
 
@@ -164,15 +164,15 @@ def _populate(
             if other.id != owner_id and (
                 not repo.private or other.username in ("bob", "merge-agent")
             ):
-                db.repositories.set_collaborator(
+                db.repositories.collaborators.set(
                     repo.id, actor_id=owner_id, user_id=other.id, role=rng.choice(("read", "write"))
                 )
         for name, color in LABELS:
-            db.issues.create_label(repo.id, actor_id=owner_id, name=name, color=color)
-        db.repositories.set_bookmark(
+            db.issues.labels.create(repo.id, actor_id=owner_id, name=name, color=color)
+        db.repositories.bookmarks.set(
             repo.id, actor_id=owner_id, name="main", targets=f"{rng.getrandbits(160):040x}"
         )
-    db.collaboration.set_watch(bob.id, repos[0].id, "watching")
+    db.collaboration.watches.set(repos[0].id, actor_id=bob.id, level="watching")
     names = list(users)
     comments = reactions = 0
     weights = (70, 15, 8, 7)  # most activity on the main repository
@@ -203,8 +203,8 @@ def _one_issue(
     labels = rng.sample([name for name, _ in LABELS], rng.choice((0, 1, 1, 2)))
     curator = users["alice"] if repo.owner_id == users["alice"].id else users["bob"]
     issue = tx.issues.create(
-        repository_id=repo.id,
-        author_id=curator.id if labels else author.id,
+        repo.id,
+        actor_id=curator.id if labels else author.id,
         title=f"{_sentence_case(rng.choice(COMPONENTS))} {rng.choice(PROBLEMS)}",
         body=body,
         labels=labels,
@@ -212,12 +212,12 @@ def _one_issue(
     comments = rng.choice((0, 0, 1, 1, 2, 3))
     for _ in range(comments):
         commenter = users[rng.choice(names if not repo.private else ["alice", "bob"])]
-        tx.issues.add_comment(
-            repo.id, issue.number, author_id=commenter.id, body=rng.choice(REMARKS)
+        tx.issues.comments.create(
+            repo.id, issue.number, actor_id=commenter.id, body=rng.choice(REMARKS)
         )
     reactions = rng.choice((0, 0, 1, 2))
     for reactor in rng.sample(["alice", "bob"] if repo.private else names, reactions):
-        tx.collaboration.toggle_reaction(
+        tx.collaboration.reactions.toggle(
             repo.id, actor_id=users[reactor].id, emoji=rng.choice(EMOJI), issue_number=issue.number
         )
     if rng.random() < 0.35:
@@ -269,10 +269,10 @@ def run_demo(url: str, out: TextIO, *, database: str = "forge_demo", issues: int
 
         print(
             f"\n{bob.username}'s unread notifications: "
-            f"{db.collaboration.unread_notification_count(bob.id)}",
+            f"{db.collaboration.notifications.unread_count(viewer_id=bob.id)}",
             file=out,
         )
-        for note in db.collaboration.list_notifications(bob.id, limit=5).items:
+        for note in db.collaboration.notifications.list(viewer_id=bob.id, limit=5).items:
             print(
                 f"  {note.reason:<10} {note.repository}#{note.issue_number}: {note.issue_title}"
                 f" (by {note.actor})",

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from .query import Namespace, Query, R, many, one, operation, scalar
+from .query import Namespace, Query, R, many, one, read, scalar
 
 __all__ = ["AppliedMigration", "Meta", "SessionSettings"]
 
@@ -37,22 +37,22 @@ class Meta(Namespace[R]):
 
     __slots__ = ()
 
-    @operation
+    @read
     def server_version(self) -> Query[str]:
         """The server's version string, e.g. ``"18.1"``."""
         return Query("SELECT current_setting('server_version')", (), scalar(str))
 
-    @operation
+    @read
     def server_version_num(self) -> Query[int]:
         """The server's version as a number, e.g. ``180001``."""
         return Query("SELECT current_setting('server_version_num')::int", (), scalar(int))
 
-    @operation
+    @read
     def database_name(self) -> Query[str]:
         """The name of the database this handle is connected to."""
         return Query("SELECT current_database()", (), scalar(str))
 
-    @operation
+    @read
     def session_settings(self) -> Query[SessionSettings]:
         """The current session's application name, statement timeout and transaction mode."""
         return Query(
@@ -67,7 +67,7 @@ class Meta(Namespace[R]):
             one(SessionSettings, "no session"),
         )
 
-    @operation
+    @read
     def applied_migrations(self) -> Query[list[AppliedMigration]]:
         """Migrations applied to this database, oldest first."""
         return Query(

@@ -1,10 +1,16 @@
 """Keyset pagination: pages, and opaque cursors bound to the list they came from.
 
-A cursor carries the sort key of the last row of a page and the *scope* of the list (which
-repository, which filters, which order). A cursor presented to another list is refused with
-``InvalidInput`` instead of silently paging something else; and because every list query
-filters by its scope and the viewer's access in SQL, no cursor, however crafted, reaches rows
-outside that list.
+A list declares its order once, as a :class:`Keyset` (the model and the fields it sorts by,
+the row id last). A cursor carries the sort key of the last row of a page and a tag of the
+list's *scope* (which repository, which filters, which order), authenticated with HMAC-SHA256
+over both: a cursor presented to another list, or altered in any bit, is ``InvalidInput``
+instead of silently paging something else, and so is a key whose values do not have the types
+of the order's fields. Every list query also filters by its scope and the viewer's access in
+SQL, so even a forged cursor reaches no row outside that list.
+
+The HMAC key is ``FORGE_DB_CURSOR_SECRET`` when set (every process serving one forge must share
+it); without it a built-in key still detects corruption and cross-list reuse, though not a
+deliberate forgery, which the SQL filters make harmless anyway.
 """
 
 from __future__ import annotations
@@ -12,23 +18,30 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import json
-from collections.abc import Callable, Sequence
+import math
+import os
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Final, Generic, TypeVar
+from functools import cache
+from types import NoneType, UnionType
+from typing import Any, Final, Generic, TypeVar, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
 from .errors import InvalidInput
 from .query import Result, Shape, many
 
-__all__ = ["MAX_PAGE_SIZE", "Page", "decode_cursor", "encode_cursor", "page_size", "paged"]
+__all__ = ["DEFAULT_PAGE_SIZE", "MAX_PAGE_SIZE", "Keyset", "Page", "page_size"]
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 DEFAULT_PAGE_SIZE: Final = 30
 MAX_PAGE_SIZE: Final = 100
+_MAX_CURSOR: Final = 1024
+_BUILT_IN_KEY: Final = b"forge_db cursor integrity"
 
 
 class Page(BaseModel, Generic[T]):
@@ -40,13 +53,10 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-def page_size(limit: int | None) -> int:
-    """Validate a requested page size; ``None`` means the default."""
-    if limit is None:
-        return DEFAULT_PAGE_SIZE
-    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
-    return limit
+@cache
+def _secret() -> bytes:
+    configured = os.environ.get("FORGE_DB_CURSOR_SECRET", "")
+    return configured.encode() if configured else _BUILT_IN_KEY
 
 
 def _plain(value: Any) -> Any:
@@ -55,56 +65,104 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _restore(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"t"}:
-        return datetime.fromisoformat(value["t"])
-    return value
+def _tag(scope: Sequence[Any], key: list[Any]) -> str:
+    text = json.dumps([[_plain(p) for p in scope], key], separators=(",", ":"), default=str)
+    return hmac.new(_secret(), text.encode(), hashlib.sha256).hexdigest()[:24]
 
 
-def _scope_tag(scope: Sequence[Any]) -> str:
-    # A digest keeps cursors short however many filters a list has.
-    text = json.dumps([_plain(part) for part in scope], separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _key_kind(annotation: Any) -> type:
+    """The one type a key field holds: ``int``, ``float``, ``str`` or ``datetime``."""
+    if get_origin(annotation) in (Union, UnionType):
+        kinds = [a for a in get_args(annotation) if a is not NoneType]
+        if len(kinds) == 1:
+            return _key_kind(kinds[0])
+    if annotation in (int, float, str, datetime):
+        return annotation  # type: ignore[no-any-return]
+    raise TypeError(f"a keyset field must be int, float, str or datetime, not {annotation!r}")
 
 
-def encode_cursor(scope: Sequence[Any], key: Sequence[Any]) -> str:
-    """An opaque cursor for the row with sort ``key`` in the list identified by ``scope``."""
-    payload = json.dumps([_scope_tag(scope), list(map(_plain, key))], separators=(",", ":"))
-    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+class Keyset(Generic[M]):
+    """The order of a list: ``model``'s ``fields``, ending with a unique one (the row id)."""
+
+    __slots__ = ("fields", "kinds", "model")
+
+    def __init__(self, model: type[M], *fields: str) -> None:
+        self.model = model
+        self.fields = fields
+        self.kinds = tuple(_key_kind(model.model_fields[f].annotation) for f in fields)
+
+    def after(self, cursor: str | None, scope: Sequence[Any]) -> list[Any]:
+        """The sort key a cursor points after (``None`` for each field on the first page).
+
+        Raises ``InvalidInput`` when the cursor is malformed, altered, made for another list,
+        or carries values of the wrong types.
+        """
+        if cursor is None:
+            return [None] * len(self.fields)
+        invalid = InvalidInput("cursor is not valid for this list", field="cursor")
+        if not isinstance(cursor, str) or len(cursor) > _MAX_CURSOR:
+            raise invalid
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+            tag, key = json.loads(raw)
+        except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+            raise invalid from None
+        if (
+            not isinstance(tag, str)
+            or not isinstance(key, list)
+            or len(key) != len(self.kinds)
+            or not hmac.compare_digest(tag, _tag(scope, key))
+        ):
+            raise invalid
+        return [
+            self._restore(part, kind, invalid) for part, kind in zip(key, self.kinds, strict=False)
+        ]
+
+    @staticmethod
+    def _restore(part: Any, kind: type, invalid: InvalidInput) -> Any:
+        if kind is datetime:
+            if not isinstance(part, dict) or set(part) != {"t"} or not isinstance(part["t"], str):
+                raise invalid
+            try:
+                moment = datetime.fromisoformat(part["t"])
+            except ValueError:
+                raise invalid from None
+            if moment.tzinfo is None:
+                raise invalid
+            return moment
+        if kind is float:
+            if type(part) not in (int, float) or not math.isfinite(part):
+                raise invalid
+            return float(part)
+        if type(part) is not kind:
+            raise invalid
+        return part
+
+    def cursor(self, scope: Sequence[Any], item: M) -> str:
+        """The cursor of the page that follows ``item`` in the list identified by ``scope``."""
+        return self.encode(scope, [getattr(item, f) for f in self.fields])
+
+    def encode(self, scope: Sequence[Any], values: Sequence[Any]) -> str:
+        """The cursor pointing after the row whose sort key is ``values``."""
+        key = [_plain(value) for value in values]
+        payload = json.dumps([_tag(scope, key), key], separators=(",", ":"))
+        return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+    def page(self, limit: int, scope: Sequence[Any]) -> Shape[Page[M]]:
+        """Shape for a keyset query that fetched ``limit + 1`` rows: a page and its next cursor."""
+        rows_to_models = many(self.model)
+
+        def convert(result: Result) -> Page[M]:
+            items = rows_to_models.convert(result)
+            next_cursor = None
+            if len(items) > limit:
+                del items[limit:]
+                next_cursor = self.cursor(scope, items[-1])
+            return Page[M].model_construct(items=items, next_cursor=next_cursor)
+
+        return Shape(convert, rows_to_models.columns, paging=(self, tuple(scope)))
 
 
-def decode_cursor(cursor: str, scope: Sequence[Any], arity: int) -> list[Any]:
-    """The sort key in ``cursor``; ``InvalidInput`` if malformed or made for another list."""
-    invalid = InvalidInput("cursor is not valid for this list", field="cursor")
-    if not isinstance(cursor, str) or len(cursor) > 1024:
-        raise invalid
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        cursor_scope, key = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        raise invalid from None
-    if not isinstance(key, list) or len(key) != arity:
-        raise invalid
-    if cursor_scope != _scope_tag(scope):
-        raise invalid
-    try:
-        return [_restore(part) for part in key]
-    except (ValueError, TypeError):
-        raise invalid from None
-
-
-def paged(
-    model: type[M], limit: int, scope: Sequence[Any], key: Callable[[M], Sequence[Any]]
-) -> Shape[Page[M]]:
-    """Shape for a keyset query that fetched ``limit + 1`` rows: a page and its next cursor."""
-    rows_to_models = many(model)
-
-    def shape(result: Result) -> Page[M]:
-        items = rows_to_models(result)
-        cursor = None
-        if len(items) > limit:
-            del items[limit:]
-            cursor = encode_cursor(scope, key(items[-1]))
-        return Page[M].model_construct(items=items, next_cursor=cursor)
-
-    return shape
+def page_size(limit: int | None) -> int:
+    """The rows a page holds: ``limit`` (already checked to be 1..100), else the default."""
+    return DEFAULT_PAGE_SIZE if limit is None else limit

@@ -1,25 +1,29 @@
 """One definition of an operation, served to the sync and the async API.
 
-A domain namespace writes each operation once, as a method that validates its input and
-returns a :class:`Query`: the SQL, its parameters and the shape of its result. The
-:func:`operation` decorator turns that method into a descriptor which, looked up on a
-namespace bound to a sync runner, runs the query and returns the result; looked up on a
-namespace bound to an async runner, returns a coroutine of the same result. There is no
-second copy of any operation to keep in step, and mypy sees both signatures::
+A domain namespace writes each operation once, as a method that returns a :class:`Query`: the
+SQL, its parameters and the shape of its result. The :func:`read` and :func:`write` decorators
+check the arguments against their annotated types (``forge_db.inputs``) and turn the method into
+a descriptor which, looked up on a namespace bound to a sync runner, runs the query and returns
+the result; looked up on a namespace bound to an async runner, returns a coroutine of the same
+result. There is no second copy of any operation to keep in step, and mypy sees both
+signatures::
 
     class Meta(Namespace[R]):
-        @operation
+        @read
         def server_version(self) -> Query[str]:
             return Query("SHOW server_version", (), scalar(str))
 
-    db.meta.server_version()          # -> str
-    await adb.meta.server_version()   # -> str
+    db.meta.server_version()                  # -> str
+    await adb.meta.server_version()           # -> str
+    db.meta.server_version.query()            # -> Query[str], not run
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import (
     Any,
@@ -38,28 +42,35 @@ from typing import (
 import psycopg
 from psycopg import pq
 from psycopg import sql as pgsql
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, validate_call
 
-from .errors import NotFound, translate
+from .errors import InvalidInput, NotFound, translate
 
 __all__ = [
+    "AsyncBound",
     "AsyncRunner",
+    "Bound",
     "Namespace",
     "Query",
     "Result",
+    "Shape",
     "SyncRunner",
     "affected",
     "execute_async",
     "execute_sync",
     "many",
+    "model_columns",
     "nothing",
     "one",
     "operation",
+    "operations",
     "optional",
+    "read",
     "rowcount",
     "scalar",
     "scalar_or_none",
     "scalars",
+    "write",
 ]
 
 _TUPLES_OK: Final = pq.ExecStatus.TUPLES_OK
@@ -82,9 +93,6 @@ class Result:
         self.rows = rows
         self.columns = columns
         self.rowcount = rowcount
-
-
-Shape: TypeAlias = Callable[[Result], T]
 
 
 _WHITESPACE: Final = re.compile(r"\s+")
@@ -124,76 +132,103 @@ class Query(Generic[T]):
 # --- shapes ----------------------------------------------------------------------------------
 
 
+class Shape(Generic[T]):
+    """How a statement's rows become ``T``, and which columns it expects to find.
+
+    ``columns`` maps each expected result column to the Python type it must convert to (``None``
+    for a shape that reads no columns, such as a row count); the statement check in
+    ``tests/contracts`` compares it with what the server says the statement returns.
+    """
+
+    __slots__ = ("columns", "convert", "paging")
+
+    def __init__(
+        self,
+        convert: Callable[[Result], T],
+        columns: Mapping[str, Any] | None = None,
+        *,
+        paging: tuple[Any, tuple[Any, ...]] | None = None,
+    ) -> None:
+        self.convert = convert
+        self.columns = columns
+        self.paging = paging  # (keyset, scope) of a paged list, for tests that make cursors
+
+
 @cache
 def _list_adapter(model: type[M]) -> TypeAdapter[list[M]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def model_columns(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+    """The columns a statement must return for ``model``: one per field, by name."""
+    return {prefix + name: field.annotation for name, field in model.model_fields.items()}
 
 
 def one(model: type[M], missing: str) -> Shape[M]:
     """The first row as ``model``; no row raises ``NotFound(missing)``."""
     validate = model.model_validate
 
-    def shape(result: Result) -> M:
+    def convert(result: Result) -> M:
         if not result.rows:
             raise NotFound(missing)
         return validate(dict(zip(result.columns, result.rows[0], strict=True)))
 
-    return shape
+    return Shape(convert, model_columns(model))
 
 
 def optional(model: type[M]) -> Shape[M | None]:
     """The first row as ``model``, or ``None`` when there is none."""
     validate = model.model_validate
 
-    def shape(result: Result) -> M | None:
+    def convert(result: Result) -> M | None:
         if not result.rows:
             return None
         return validate(dict(zip(result.columns, result.rows[0], strict=True)))
 
-    return shape
+    return Shape(convert, model_columns(model))
 
 
 def many(model: type[M]) -> Shape[list[M]]:
     """Every row as ``model``, validated in one pass."""
     adapter = _list_adapter(model)
 
-    def shape(result: Result) -> list[M]:
+    def convert(result: Result) -> list[M]:
         columns = result.columns
         return adapter.validate_python(
             [dict(zip(columns, row, strict=True)) for row in result.rows]
         )
 
-    return shape
+    return Shape(convert, model_columns(model))
 
 
 def scalar(kind: type[T], missing: str = "no row") -> Shape[T]:
     """The first column of the first row; no row raises ``NotFound(missing)``."""
 
-    def shape(result: Result) -> T:
+    def convert(result: Result) -> T:
         if not result.rows:
             raise NotFound(missing)
         value: T = result.rows[0][0]
         return value
 
-    return shape
+    return Shape(convert, {"": kind})
 
 
 def scalar_or_none(kind: type[T]) -> Shape[T | None]:
     """The first column of the first row, or ``None`` when there is no row."""
 
-    def shape(result: Result) -> T | None:
+    def convert(result: Result) -> T | None:
         return result.rows[0][0] if result.rows else None
 
-    return shape
+    return Shape(convert, {"": kind})
 
 
 def scalars(kind: type[T]) -> Shape[list[T]]:
     """The first column of every row."""
 
-    def shape(result: Result) -> list[T]:
+    def convert(result: Result) -> list[T]:
         return [row[0] for row in result.rows]
 
-    return shape
+    return Shape(convert, {"": kind})
 
 
 def _rowcount(result: Result) -> int:
@@ -208,9 +243,9 @@ def _affected(result: Result) -> bool:
     return result.rowcount > 0
 
 
-rowcount: Final[Shape[int]] = _rowcount
-nothing: Final[Shape[None]] = _nothing
-affected: Final[Shape[bool]] = _affected  # whether the statement touched any row
+rowcount: Final[Shape[int]] = Shape(_rowcount)
+nothing: Final[Shape[None]] = Shape(_nothing)
+affected: Final[Shape[bool]] = Shape(_affected)  # "did it change": the statement touched a row
 
 
 # --- running ---------------------------------------------------------------------------------
@@ -235,7 +270,7 @@ def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "
         result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         raise translate(exc, target=target) from exc
-    return query.shape(result)
+    return query.shape.convert(result)
 
 
 async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], target: str = "") -> T:
@@ -247,7 +282,7 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], tar
         result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         raise translate(exc, target=target) from exc
-    return query.shape(result)
+    return query.shape.convert(result)
 
 
 class SyncRunner(Protocol):
@@ -270,62 +305,159 @@ class AsyncRunner(Protocol):
 
 
 class Namespace(Generic[R]):
-    """A domain's operations, bound to a runner (sync or async)."""
+    """A group of operations bound to a runner (sync or async); may hold child namespaces.
 
-    __slots__ = ("_runner",)
+    A child namespace is an attribute assigned in ``__init__`` (``self.labels = Labels(runner)``),
+    so ``db.issues.labels.create`` is the ``create`` operation of ``forge_db/issues/labels.py``.
+    """
 
     def __init__(self, runner: R) -> None:
         self._runner = runner
+        self._async = isinstance(runner, AsyncRunnerBase)
 
 
 N = TypeVar("N", bound=Namespace[Any])
+_CALL_ERRORS: Final = frozenset(
+    {
+        "missing_argument",
+        "missing_keyword_only_argument",
+        "missing_positional_only_argument",
+        "unexpected_keyword_argument",
+        "unexpected_positional_argument",
+        "multiple_argument_values",
+    }
+)
+_STRICT: Final = ConfigDict(strict=True, arbitrary_types_allowed=True)
+
+
+def _checked(build: Callable[..., Query[T]]) -> Callable[..., Query[T]]:
+    """``build`` with every argument checked against its annotation first (pydantic, strict).
+
+    A refused value becomes ``InvalidInput`` naming the parameter; a call that does not fit the
+    signature at all stays a ``TypeError``, as for any Python function.
+    """
+    validated = validate_call(config=_STRICT)(build)
+    names = list(inspect.signature(build).parameters)
+
+    @functools.wraps(build)
+    def checked(*args: Any, **kwargs: Any) -> Query[T]:
+        try:
+            return validated(*args, **kwargs)
+        except ValidationError as exc:
+            raise _refusal(exc, names, build.__name__) from None
+
+    return checked
+
+
+def _refusal(exc: ValidationError, names: list[str], operation_name: str) -> Exception:
+    first = exc.errors(include_url=False, include_input=False)[0]
+    head = first["loc"][0] if first["loc"] else ""
+    field = names[head] if isinstance(head, int) and head < len(names) else str(head)
+    if first["type"] in _CALL_ERRORS:
+        return TypeError(f"{operation_name}(): {first['msg'].lower()}: {field}")
+    where = "".join(f"[{part}]" for part in first["loc"][1:])
+    message = first["msg"]
+    if first["type"] != "forge_db":
+        message = message[:1].lower() + message[1:]
+    return InvalidInput(f"{field}{where} {message}", field=field)
 
 
 class operation(Generic[N, P, T]):
-    """Decorator: a method returning a :class:`Query` becomes an operation of both APIs."""
+    """An operation of both APIs: a namespace method returning the :class:`Query` to run.
 
-    def __init__(self, build: Callable[Concatenate[N, P], Query[T]]) -> None:
-        self.build = build
+    Made by :func:`read` or :func:`write`, which say once, where the operation is defined,
+    whether it changes data. Looked up on a namespace bound to a sync runner it runs the query
+    and returns the result; on an async one it returns a coroutine of the same result. The bound
+    operation is made once per namespace and kept in its ``__dict__``, so later lookups cost a
+    dictionary hit.
+    """
+
+    def __init__(self, build: Callable[Concatenate[N, P], Query[T]], *, writes: bool) -> None:
+        self.build = _checked(build)
+        self.writes = writes
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
+        self.__wrapped__ = build
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.__name__ = name
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> Self: ...
 
     @overload
-    def __get__(self, obj: Namespace[SyncRunner], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, obj: Namespace[SyncRunner], owner: type[Any]) -> Bound[P, T]: ...
 
     @overload
-    def __get__(
-        self, obj: Namespace[AsyncRunner], owner: type[Any]
-    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(self, obj: Namespace[AsyncRunner], owner: type[Any]) -> AsyncBound[P, T]: ...
 
     def __get__(self, obj: Any, owner: type[Any]) -> Any:
         if obj is None:
             return self
-        build = self.build
-        runner: Any = obj._runner
-        if _is_async(runner):
+        bound = (AsyncBound if obj._async else Bound)(self, obj)
+        obj.__dict__[self.__name__] = bound
+        return bound
 
-            async def run_async(*args: Any, **kwargs: Any) -> Any:
-                return await runner.run(build(obj, *args, **kwargs))
-
-            run_async.__doc__ = self.__doc__
-            return run_async
-
-        def run_sync(*args: Any, **kwargs: Any) -> Any:
-            return runner.run(build(obj, *args, **kwargs))
-
-        run_sync.__doc__ = self.__doc__
-        return run_sync
-
-    def query(self, namespace: N, *args: P.args, **kwargs: P.kwargs) -> Query[T]:
-        """The query this operation would run, without running it (for inspection and tests)."""
-        return self.build(namespace, *args, **kwargs)
+    def query(self, namespace: Namespace[Any], *args: P.args, **kwargs: P.kwargs) -> Query[T]:
+        """The query this operation would run on ``namespace``, without running it."""
+        build: Callable[..., Query[T]] = self.build
+        return build(namespace, *args, **kwargs)
 
 
-def _is_async(runner: object) -> bool:
-    return isinstance(runner, AsyncRunnerBase)
+class Bound(Generic[P, T]):
+    """An operation bound to a sync namespace: calling it runs the statement."""
+
+    def __init__(self, op: operation[Any, P, T], namespace: Namespace[Any]) -> None:
+        self.operation = op
+        self._build: Callable[..., Query[T]] = op.build
+        self._namespace = namespace
+        self._run: Callable[[Query[T]], T] = namespace._runner.run
+        self.__doc__ = op.__doc__
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(self._build(self._namespace, *args, **kwargs))
+
+    def query(self, *args: P.args, **kwargs: P.kwargs) -> Query[T]:
+        """The query a call with these arguments would run, without running it."""
+        return self._build(self._namespace, *args, **kwargs)
+
+
+class AsyncBound(Generic[P, T]):
+    """An operation bound to an async namespace: calling it returns a coroutine of the result."""
+
+    def __init__(self, op: operation[Any, P, T], namespace: Namespace[Any]) -> None:
+        self.operation = op
+        self._build: Callable[..., Query[T]] = op.build
+        self._namespace = namespace
+        self._run: Callable[[Query[T]], Awaitable[T]] = namespace._runner.run
+        self.__doc__ = op.__doc__
+
+    async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(self._build(self._namespace, *args, **kwargs))
+
+    def query(self, *args: P.args, **kwargs: P.kwargs) -> Query[T]:
+        """The query a call with these arguments would run, without running it."""
+        return self._build(self._namespace, *args, **kwargs)
+
+
+def read(build: Callable[Concatenate[N, P], Query[T]]) -> operation[N, P, T]:
+    """Decorator: an operation that only reads (safe to retry, and to send to a replica)."""
+    return operation(build, writes=False)
+
+
+def write(build: Callable[Concatenate[N, P], Query[T]]) -> operation[N, P, T]:
+    """Decorator: an operation that changes data."""
+    return operation(build, writes=True)
+
+
+def operations(namespace: type[Namespace[Any]]) -> dict[str, operation[Any, Any, Any]]:
+    """The operations a namespace class defines, by name (its own and inherited)."""
+    found: dict[str, operation[Any, Any, Any]] = {}
+    for klass in reversed(namespace.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, operation):
+                found[name] = value
+    return found
 
 
 class AsyncRunnerBase:

@@ -1,10 +1,12 @@
-"""Issues: numbering, lists, search, comments, labels, milestones, assignees, links, pins."""
+"""Issues (``db.issues``) and their parts: ``comments``, ``labels``, ``milestones``,
+``assignees``, ``links`` (dependencies and subtasks) and ``pins``."""
 
-from ..query import R
-from .comments import IssueComments
-from .core import IssueCore, Sort, State
-from .labels import IssueLabels
-from .links import IssueGraph
+from .assignees import Assignees
+from .comments import Comments
+from .issues import Issues, Sort, State
+from .labels import Labels
+from .links import Links
+from .milestones import Milestones
 from .models import (
     CloseReason,
     Comment,
@@ -20,10 +22,13 @@ from .models import (
     SearchHit,
     UserRef,
 )
+from .pins import Pins
 
 __all__ = [
+    "Assignees",
     "CloseReason",
     "Comment",
+    "Comments",
     "CountDrift",
     "Issue",
     "IssueCounts",
@@ -33,15 +38,13 @@ __all__ = [
     "Issues",
     "Label",
     "LabelRef",
+    "Labels",
+    "Links",
     "Milestone",
+    "Milestones",
+    "Pins",
     "SearchHit",
     "Sort",
     "State",
     "UserRef",
 ]
-
-
-class Issues(IssueCore[R], IssueComments[R], IssueLabels[R], IssueGraph[R]):
-    """``db.issues``: every issue operation, one namespace assembled from its parts."""
-
-    __slots__ = ()

@@ -1,19 +1,20 @@
-"""Comments on issues: add, edit, delete (a tombstone stays), list."""
+"""``db.issues.comments``: the conversation of an issue: add, edit, delete (a tombstone stays)."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
-from .. import validation
-from ..access import READ, guard
-from ..errors import InvalidInput, register_constraint_messages
-from ..pagination import Page, decode_cursor, page_size, paged
-from ..query import Namespace, Query, R, one, operation
+from ..access import author_or_role, guard, readable
+from ..collaboration.fanout import fan_out
+from ..errors import register_constraint_messages
+from ..inputs import Cursor, Id, Limit, Text
+from ..pagination import Keyset, Page, page_size
+from ..query import Namespace, Query, R, one, read, write
 from ..text import extract_mentions
 from .models import Comment
-from .sql import FANOUT, REACTIONS_OF_COMMENT, author_or_writer
+from .sql import reactions_of
 
-__all__ = ["IssueComments"]
+__all__ = ["Comments"]
 
 register_constraint_messages(
     {
@@ -22,56 +23,49 @@ register_constraint_messages(
     }
 )
 
-_COMMENT: Final = f"""
-    c.id, c.repository_id, c.issue_id, c.author_id, au.username AS author, c.body, c.edited_at,
-    c.deleted_at, c.created_at, c.updated_at, {REACTIONS_OF_COMMENT} AS reactions"""
 
-
-def _body(value: object) -> str:
-    body = validation.text(value, "body", max_length=65536)
+def _not_blank(body: str) -> str:
     if not body.strip():
-        raise InvalidInput("body must not be blank", field="body")
+        raise ValueError("must not be blank")
     return body
 
 
-class IssueComments(Namespace[R]):
-    """The conversation of an issue."""
+CommentBody = Annotated[str, Text(65536, min_length=1, refine=_not_blank, sample="comment")]
 
-    __slots__ = ()
+_ORDER: Final = Keyset(Comment, "created_at", "id")
+_COLUMNS: Final = f"""
+    c.id, c.repository_id, c.issue_id, c.author_id, au.username AS author, c.body, c.edited_at,
+    c.deleted_at, c.created_at, c.updated_at, {reactions_of("c", "comment_id")} AS reactions"""
 
-    @operation
-    def add_comment(
-        self, repository_id: int, number: int, *, author_id: int, body: str
+
+def _missing(repository_id: int, comment_id: int) -> str:
+    return f"comment {comment_id} not found in repository {repository_id}"
+
+
+class Comments(Namespace[R]):
+    """Comments on issues; a locked issue takes comments from writers only."""
+
+    @write
+    def create(
+        self, repository_id: Id, number: Id, *, actor_id: Id, body: CommentBody
     ) -> Query[Comment]:
-        """Comment on issue ``#number``; a locked issue takes comments from writers only.
+        """Comment on issue ``#number`` (anyone who can read; only writers if it is locked).
 
         In the same statement: ``@mentions`` are recorded, and the issue's participants (its
         author, assignees, earlier commenters), the mentioned users and the repository's
         watchers are notified, if they can read the repository.
         """
-        clean = _body(body)
-        params = {
-            "repository_id": validation.identifier(repository_id, "repository_id"),
-            "number": validation.identifier(number, "number"),
-            "actor": validation.identifier(author_id, "author_id"),
-            "body": clean,
-            "mentions": extract_mentions(clean),
-            "comment_id": None,
-        }
         return Query(
             f"""
             WITH guard AS (
-                {guard(READ)}
+                {guard("read")}
             ), target AS (
                 SELECT i.repository_id, i.id, i.author_id FROM issues i, guard
                 WHERE i.repository_id = guard.id AND i.number = %(number)s
-                  AND CASE WHEN NOT i.locked
-                                OR repository_access_level(guard.id, %(actor)s) >= 2
-                           THEN true
-                           ELSE raise_error('FDP01', 'the conversation is locked') IS NULL END
+                  AND require_open_conversation(guard.id, %(actor_id)s, i.locked)
             ), created AS (
                 INSERT INTO comments (repository_id, issue_id, author_id, body)
-                SELECT repository_id, id, %(actor)s, %(body)s FROM target
+                SELECT repository_id, id, %(actor_id)s, %(body)s FROM target
                 RETURNING *
             ), mentioned AS (
                 INSERT INTO mentions (repository_id, issue_id, comment_id, mentioned_user_id)
@@ -93,40 +87,35 @@ class IssueComments(Namespace[R]):
                 UNION ALL
                 SELECT w.user_id, 'subscribed', 5 FROM watches w, target t
                 WHERE w.repository_id = t.repository_id AND w.level = 'watching'
-            ), {FANOUT.replace("%(comment_id)s::bigint", "(SELECT id FROM created)")}
+            ), {fan_out(subject="created", candidates="candidates", issue="s.issue_id", comment="s.id")}
             SELECT c.id, c.repository_id, c.issue_id, c.author_id, au.username AS author, c.body,
                    c.edited_at, c.deleted_at, c.created_at, c.updated_at, '{{}}'::json AS reactions
             FROM created c LEFT JOIN users au ON au.id = c.author_id
             """,
-            params,
+            {
+                "repository_id": repository_id,
+                "number": number,
+                "actor_id": actor_id,
+                "body": body,
+                "mentions": extract_mentions(body),
+            },
             one(Comment, f"issue #{number} not found in repository {repository_id}"),
         )
 
-    @operation
-    def edit_comment(
-        self, repository_id: int, comment_id: int, *, actor_id: int, body: str
+    @write
+    def update(
+        self, repository_id: Id, comment_id: Id, *, actor_id: Id, body: CommentBody
     ) -> Query[Comment]:
         """Change a comment's text (its author, or a writer); newly mentioned users are told."""
-        clean = _body(body)
-        params = {
-            "repository_id": validation.identifier(repository_id, "repository_id"),
-            "comment_id": validation.identifier(comment_id, "comment_id"),
-            "actor": validation.identifier(actor_id, "actor_id"),
-            "body": clean,
-            "mentions": extract_mentions(clean),
-        }
         return Query(
             f"""
             WITH guard AS (
-                {guard(READ)}
+                {guard("read")}
             ), edited AS (
                 UPDATE comments c SET body = %(body)s, edited_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s
-                  AND c.deleted_at IS NULL AND {author_or_writer("c", "edit a comment")}
+                  AND c.deleted_at IS NULL AND {author_or_role("c", "edit a comment")}
                 RETURNING c.*
-            ), target AS (
-                SELECT i.repository_id, i.id FROM issues i, edited e
-                WHERE i.repository_id = e.repository_id AND i.id = e.issue_id
             ), previously AS (
                 SELECT m.mentioned_user_id FROM mentions m, edited e
                 WHERE m.repository_id = e.repository_id AND m.comment_id = e.id
@@ -145,100 +134,93 @@ class IssueComments(Namespace[R]):
                 SELECT mentioned_user_id AS user_id, 'mention' AS reason, 1 AS priority
                 FROM mentioned
                 WHERE mentioned_user_id NOT IN (SELECT mentioned_user_id FROM previously)
-            ), {FANOUT}
-            SELECT {_COMMENT}
+            ), {fan_out(subject="edited", candidates="candidates", issue="s.issue_id", comment="s.id")}
+            SELECT {_COLUMNS}
             FROM edited c LEFT JOIN users au ON au.id = c.author_id
             """,
-            params,
-            one(Comment, f"comment {comment_id} not found in repository {repository_id}"),
+            {
+                "repository_id": repository_id,
+                "comment_id": comment_id,
+                "actor_id": actor_id,
+                "body": body,
+                "mentions": extract_mentions(body),
+            },
+            one(Comment, _missing(repository_id, comment_id)),
         )
 
-    @operation
-    def delete_comment(
-        self, repository_id: int, comment_id: int, *, actor_id: int
-    ) -> Query[Comment]:
+    @write
+    def delete(self, repository_id: Id, comment_id: Id, *, actor_id: Id) -> Query[Comment]:
         """Delete a comment (its author, or a writer): a tombstone keeps its place in the thread."""
-        params = {
-            "repository_id": validation.identifier(repository_id, "repository_id"),
-            "comment_id": validation.identifier(comment_id, "comment_id"),
-            "actor": validation.identifier(actor_id, "actor_id"),
-        }
         return Query(
             f"""
             WITH guard AS (
-                {guard(READ)}
+                {guard("read")}
             ), deleted AS (
                 UPDATE comments c SET body = '', deleted_at = now() FROM guard
                 WHERE c.repository_id = guard.id AND c.id = %(comment_id)s
-                  AND c.deleted_at IS NULL AND {author_or_writer("c", "delete a comment")}
+                  AND c.deleted_at IS NULL AND {author_or_role("c", "delete a comment")}
                 RETURNING c.*
             ), forgotten AS (
                 DELETE FROM mentions m USING deleted d
                 WHERE m.repository_id = d.repository_id AND m.comment_id = d.id
             )
-            SELECT {_COMMENT}
+            SELECT {_COLUMNS}
             FROM deleted c LEFT JOIN users au ON au.id = c.author_id
             """,
-            params,
-            one(Comment, f"comment {comment_id} not found in repository {repository_id}"),
+            {"repository_id": repository_id, "comment_id": comment_id, "actor_id": actor_id},
+            one(Comment, _missing(repository_id, comment_id)),
         )
 
-    @operation
-    def list_comments(
+    @read
+    def list(
         self,
-        repository_id: int,
-        number: int,
+        repository_id: Id,
+        number: Id,
         *,
-        viewer_id: int | None = None,
-        cursor: str | None = None,
-        limit: int | None = None,
+        viewer_id: Id | None = None,
+        cursor: Cursor | None = None,
+        limit: Limit | None = None,
     ) -> Query[Page[Comment]]:
         """The conversation of issue ``#number``, oldest first, tombstones included."""
         size = page_size(limit)
         scope = ("comments", repository_id, number)
-        after = decode_cursor(cursor, scope, 2) if cursor is not None else [None, None]
-        params = {
-            "repository_id": validation.identifier(repository_id, "repository_id"),
-            "number": validation.identifier(number, "number"),
-            "viewer": None if viewer_id is None else validation.identifier(viewer_id, "viewer_id"),
-            "after_at": after[0],
-            "after_id": after[1],
-            "limit": size + 1,
-        }
+        after_at, after_id = _ORDER.after(cursor, scope)
         return Query(
             f"""
-            SELECT {_COMMENT}
+            SELECT {_COLUMNS}
             FROM comments c LEFT JOIN users au ON au.id = c.author_id
             WHERE c.repository_id = %(repository_id)s
               AND c.issue_id = (SELECT id FROM issues
                                 WHERE repository_id = %(repository_id)s AND number = %(number)s)
-              AND can_read_repository(%(repository_id)s, %(viewer)s)
+              AND {readable()}
               AND (%(after_at)s::timestamptz IS NULL
                    OR (c.created_at, c.id) > (%(after_at)s, %(after_id)s))
             ORDER BY c.created_at, c.id
             LIMIT %(limit)s
             """,
-            params,
-            paged(Comment, size, scope, lambda c: (c.created_at, c.id)),
+            {
+                "repository_id": repository_id,
+                "number": number,
+                "viewer_id": viewer_id,
+                "after_at": after_at,
+                "after_id": after_id,
+                "limit": size + 1,
+            },
+            _ORDER.page(size, scope),
         )
 
-    @operation
-    def get_comment(
-        self, repository_id: int, comment_id: int, *, viewer_id: int | None = None
+    @read
+    def get(
+        self, repository_id: Id, comment_id: Id, *, viewer_id: Id | None = None
     ) -> Query[Comment]:
         """One comment with its reaction counts, if its repository is visible."""
-        params = {
-            "repository_id": validation.identifier(repository_id, "repository_id"),
-            "comment_id": validation.identifier(comment_id, "comment_id"),
-            "viewer": None if viewer_id is None else validation.identifier(viewer_id, "viewer_id"),
-        }
         return Query(
             f"""
-            SELECT {_COMMENT}
+            SELECT {_COLUMNS}
             FROM comments c LEFT JOIN users au ON au.id = c.author_id
             WHERE c.repository_id = %(repository_id)s AND c.id = %(comment_id)s
-              AND can_read_repository(%(repository_id)s, %(viewer)s)
+              AND {readable()}
             """,
-            params,
-            one(Comment, f"comment {comment_id} not found in repository {repository_id}"),
+            {"repository_id": repository_id, "comment_id": comment_id, "viewer_id": viewer_id},
+            one(Comment, _missing(repository_id, comment_id)),
         )

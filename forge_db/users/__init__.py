@@ -1,29 +1,7 @@
-"""Users and authentication: accounts, email addresses, SIWE, sessions, access tokens."""
+"""Users: accounts and their email addresses (``db.users``, ``db.users.emails``)."""
 
-from .accounts import EmailAddress, User, Users
-from .auth import (
-    ACCESS_TOKEN_PREFIX,
-    SCOPES,
-    AccessToken,
-    Auth,
-    AuthenticatedSession,
-    NewAccessToken,
-    Session,
-    SignIn,
-    TokenIdentity,
-)
+from .emails import Emails
+from .models import EmailAddress, User
+from .users import Users
 
-__all__ = [
-    "ACCESS_TOKEN_PREFIX",
-    "SCOPES",
-    "AccessToken",
-    "Auth",
-    "AuthenticatedSession",
-    "EmailAddress",
-    "NewAccessToken",
-    "Session",
-    "SignIn",
-    "TokenIdentity",
-    "User",
-    "Users",
-]
+__all__ = ["EmailAddress", "Emails", "User", "Users"]

@@ -1,0 +1,37 @@
+"""Models of the users domain: accounts and their email addresses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["EmailAddress", "User"]
+
+
+class User(BaseModel):
+    """An account: a person or an agent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    username: str
+    wallet_address: str | None
+    display_name: str | None
+    active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class EmailAddress(BaseModel):
+    """One of a user's email addresses."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    user_id: int
+    email: str
+    verified: bool
+    verified_at: datetime | None
+    is_primary: bool
+    created_at: datetime
