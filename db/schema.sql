@@ -154,6 +154,32 @@ COMMENT ON FUNCTION branch_pattern_matches(text, text) IS
 -- 1. Users
 -- =============================================================================================
 
+CREATE FUNCTION wallet_username(p_wallet text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+AS $$
+DECLARE
+    v_number numeric := 0;
+    v_digits text := '';
+    v_i integer;
+BEGIN
+    IF p_wallet !~ '^0x[0-9a-f]{40}$' THEN
+        RETURN NULL;
+    END IF;
+    FOR v_i IN 3..42 LOOP
+        v_number := v_number * 16 + (position(substr(p_wallet, v_i, 1) IN '0123456789abcdef') - 1);
+    END LOOP;
+    FOR v_i IN 1..31 LOOP
+        v_digits := substr('0123456789abcdefghijklmnopqrstuvwxyz', (v_number % 36)::integer + 1, 1)
+                    || v_digits;
+        v_number := div(v_number, 36);
+    END LOOP;
+    RETURN 'eth-' || v_digits;
+END
+$$;
+
+COMMENT ON FUNCTION wallet_username(text) IS
+    'The username a wallet''s first sign-in takes: eth- and the whole 160-bit address in 31 base-36 digits (injective, so no other account can hold it); NULL for a non-canonical address.';
+
 CREATE TABLE users (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     username        text NOT NULL,
@@ -170,11 +196,15 @@ CREATE TABLE users (
     -- so equality and uniqueness are plain text comparisons.
     CONSTRAINT users_wallet_address_check
         CHECK (wallet_address ~ '^0x[0-9a-f]{40}$'),
-    -- eth-<first 16 hex digits of the wallet> is the name a wallet's first sign-in takes; only
-    -- that wallet's account may hold it, so no one can squat the name a sign-in will need.
+    -- wallet_username() is the name a wallet's first sign-in takes, derived from the whole
+    -- address: only that wallet's account may hold it, so no one can squat the name a sign-in
+    -- will need. Names of the earlier form, eth-<first 16 hex digits>, stay reserved to the
+    -- wallets they were derived from.
     CONSTRAINT users_username_reserved_check
-        CHECK (lower(username) !~ '^eth-[0-9a-f]{16}$'
-               OR (wallet_address IS NOT NULL AND lower(username) = 'eth-' || substr(wallet_address, 3, 16))),
+        CHECK ((lower(username) !~ '^eth-[0-9a-f]{16}$'
+                OR (wallet_address IS NOT NULL AND lower(username) = 'eth-' || substr(wallet_address, 3, 16)))
+               AND (lower(username) !~ '^eth-[0-9a-z]{31}$'
+                    OR lower(username) IS NOT DISTINCT FROM wallet_username(wallet_address))),
     CONSTRAINT users_display_name_check
         CHECK (char_length(display_name) <= 255)
 );
@@ -193,6 +223,47 @@ COMMENT ON COLUMN users.wallet_address IS
     'Ethereum address used for Sign-In with Ethereum, lowercase 0x + 40 hex. NULL for accounts that authenticate only with access tokens (agents, bots).';
 COMMENT ON COLUMN users.active IS
     'false = deactivated: cannot sign in, sessions and tokens stop working, and repository_access_level() grants nothing beyond public read.';
+
+-- Sign-in's account for a wallet: the existing one, else a new one named wallet_username().
+-- Two first sign-ins of one wallet race on the unique indexes of users; the loser's INSERT
+-- fails with unique_violation (on whichever index it reaches first), and the retry reads the
+-- winner's row with a fresh snapshot, so every caller gets the same account.
+CREATE FUNCTION find_or_create_wallet_user(p_wallet text)
+RETURNS TABLE (id bigint, username text, wallet_address text, display_name text, active boolean,
+               created_at timestamptz, updated_at timestamptz, created boolean)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_attempt integer;
+BEGIN
+    FOR v_attempt IN 1..3 LOOP
+        RETURN QUERY
+            SELECT u.id, u.username, u.wallet_address, u.display_name, u.active, u.created_at,
+                   u.updated_at, false
+              FROM users AS u WHERE u.wallet_address = p_wallet;
+        IF FOUND THEN
+            RETURN;
+        END IF;
+        BEGIN
+            RETURN QUERY
+                INSERT INTO users AS u (username, wallet_address)
+                VALUES (wallet_username(p_wallet), p_wallet)
+                RETURNING u.id, u.username, u.wallet_address, u.display_name, u.active,
+                          u.created_at, u.updated_at, true;
+            RETURN;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;  -- a concurrent first sign-in of this wallet won: read its row
+        END;
+    END LOOP;
+    RAISE EXCEPTION 'no account could be made for wallet %', p_wallet
+        USING ERRCODE = 'FDU01', HINT = 'account_conflict';
+END
+$$;
+
+COMMENT ON FUNCTION find_or_create_wallet_user(text) IS
+    'Sign-in''s account for a canonical wallet address: the existing one (created false), else a new one named wallet_username() (created true); concurrent first sign-ins of one wallet all get the one account.';
+
 
 
 CREATE TABLE email_addresses (

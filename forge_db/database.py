@@ -26,6 +26,7 @@ from .query import (
     R,
     SyncRunner,
     T,
+    children,
     execute_async,
     execute_sync,
 )
@@ -53,12 +54,8 @@ class Domains(Generic[R]):
     collaboration: Collaboration[R]
 
     def _bind(self, runner: R) -> None:
-        self.meta = Meta(runner)
-        self.users = Users(runner)
-        self.auth = Auth(runner)
-        self.repositories = Repositories(runner)
-        self.issues = Issues(runner)
-        self.collaboration = Collaboration(runner)
+        for name, namespace in children(Domains).items():
+            setattr(self, name, namespace(runner))
 
 
 def _set_transaction(isolation: Isolation | None, read_only: bool) -> pgsql.Composed | None:

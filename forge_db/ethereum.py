@@ -24,6 +24,7 @@ __all__ = [
     "format_siwe_message",
     "parse_siwe_message",
     "recover_signer",
+    "wallet_username",
 ]
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
@@ -48,6 +49,20 @@ def canonical_address(address: str, field: str = "wallet_address") -> str:
     if mixed and checksum_address(address) != address:
         raise InvalidInput(f"{field} fails its EIP-55 checksum", field=field)
     return "0x" + digits.lower()
+
+
+def wallet_username(address: str) -> str:
+    """The username a wallet's first sign-in takes: ``eth-`` and the address in base 36.
+
+    The schema's ``wallet_username()`` computes the same (and a CHECK reserves it to that
+    wallet); 31 base-36 digits hold all 160 bits, so no two wallets share a name.
+    """
+    number = int(canonical_address(address, "address")[2:], 16)
+    digits = []
+    for _ in range(31):
+        number, digit = divmod(number, 36)
+        digits.append("0123456789abcdefghijklmnopqrstuvwxyz"[digit])
+    return "eth-" + "".join(reversed(digits))
 
 
 def _eip191_hash(message: str) -> bytes:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from typing import (
     Any,
@@ -36,6 +36,8 @@ from typing import (
     Self,
     TypeAlias,
     TypeVar,
+    get_origin,
+    get_type_hints,
     overload,
 )
 
@@ -56,6 +58,7 @@ __all__ = [
     "Shape",
     "SyncRunner",
     "affected",
+    "children",
     "execute_async",
     "execute_sync",
     "many",
@@ -70,6 +73,7 @@ __all__ = [
     "scalar",
     "scalar_or_none",
     "scalars",
+    "walk",
     "write",
 ]
 
@@ -307,13 +311,41 @@ class AsyncRunner(Protocol):
 class Namespace(Generic[R]):
     """A group of operations bound to a runner (sync or async); may hold child namespaces.
 
-    A child namespace is an attribute assigned in ``__init__`` (``self.labels = Labels(runner)``),
-    so ``db.issues.labels.create`` is the ``create`` operation of ``forge_db/issues/labels.py``.
+    A child namespace is declared as a class annotation (``labels: Labels[R]``) and made with
+    the parent, on the same runner, so ``db.issues.labels.create`` is the ``create`` operation
+    of ``forge_db/issues/labels.py``.
     """
 
     def __init__(self, runner: R) -> None:
         self._runner = runner
         self._async = isinstance(runner, AsyncRunnerBase)
+        for name, child in children(type(self)).items():
+            setattr(self, name, child(runner))
+
+
+_CHILDREN: dict[type[Any], dict[str, type[Namespace[Any]]]] = {}
+
+
+def children(owner: type[Any]) -> dict[str, type[Namespace[Any]]]:
+    """The child namespaces a class declares in its annotations, by attribute name."""
+    found = _CHILDREN.get(owner)
+    if found is None:
+        found = {}
+        for name, hint in get_type_hints(owner).items():
+            kind = get_origin(hint) or hint
+            if isinstance(kind, type) and issubclass(kind, Namespace):
+                found[name] = kind
+        _CHILDREN[owner] = found
+    return found
+
+
+def walk(owner: type[Any], prefix: str = "db") -> Iterator[tuple[str, operation[Any, Any, Any]]]:
+    """Every operation reachable from ``owner`` (``Domains`` or a namespace), by dotted path."""
+    if isinstance(owner, type) and issubclass(owner, Namespace):
+        for name, op in operations(owner).items():
+            yield f"{prefix}.{name}", op
+    for name, child in children(owner).items():
+        yield from walk(child, f"{prefix}.{name}")
 
 
 N = TypeVar("N", bound=Namespace[Any])
@@ -357,9 +389,9 @@ def _refusal(exc: ValidationError, names: list[str], operation_name: str) -> Exc
         return TypeError(f"{operation_name}(): {first['msg'].lower()}: {field}")
     where = "".join(f"[{part}]" for part in first["loc"][1:])
     message = first["msg"]
-    if first["type"] != "forge_db":
-        message = message[:1].lower() + message[1:]
-    return InvalidInput(f"{field}{where} {message}", field=field)
+    if first["type"] == "forge_db":  # our own rules read as a sentence: "limit must be ..."
+        return InvalidInput(f"{field}{where} {message}", field=field)
+    return InvalidInput(f"{field}{where}: {message[:1].lower()}{message[1:]}", field=field)
 
 
 class operation(Generic[N, P, T]):

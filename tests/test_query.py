@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+from datetime import datetime
+from typing import Annotated, Any
 
 import psycopg
 import pytest
@@ -10,7 +13,19 @@ import pytest
 from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, NotFound
 from forge_db.meta import AppliedMigration, Meta
 from forge_db.migrations import migrations_dir
-from forge_db.query import Query, Result, many, one, operation, optional, rowcount, scalar
+from forge_db.inputs import Bounded, Id
+from forge_db.query import (
+    Query,
+    Result,
+    many,
+    one,
+    operations,
+    optional,
+    read,
+    rowcount,
+    scalar,
+    write,
+)
 
 
 def test_server_version_matches_the_server(fdb: ForgeDB, server_version_num: int) -> None:
@@ -87,15 +102,27 @@ def test_unknown_isolation_level_is_refused(db: ForgeDB) -> None:
         pass
 
 
-def test_operation_exposes_its_query_without_running_it() -> None:
-    query = Meta.server_version.query(Meta(object()))
+def test_operation_exposes_its_query_without_running_it(db: ForgeDB) -> None:
+    query = Meta.server_version.query(db.meta)
     assert isinstance(query, Query)
     assert "server_version" in str(query.sql)
+    assert "server_version" in str(db.meta.server_version.query().sql)
 
 
-def test_operation_keeps_the_docstring() -> None:
+def test_operation_keeps_the_docstring(db: ForgeDB) -> None:
     assert Meta.server_version.__doc__
     assert "version" in Meta.server_version.__doc__
+    assert db.meta.server_version.__doc__ == Meta.server_version.__doc__
+
+
+def test_an_operation_says_whether_it_writes() -> None:
+    assert Meta.server_version.writes is False
+    assert Echo.store.writes is True
+    assert set(operations(Echo)) >= {"echo", "store", "server_version"}
+
+
+def test_a_bound_operation_is_made_once_per_namespace(db: ForgeDB) -> None:
+    assert db.meta.server_version is db.meta.server_version
 
 
 def _result(
@@ -106,49 +133,81 @@ def _result(
 
 def test_one_raises_not_found_with_the_given_message() -> None:
     with pytest.raises(NotFound, match="migration 7 not found"):
-        one(AppliedMigration, "migration 7 not found")(_result([]))
+        one(AppliedMigration, "migration 7 not found").convert(_result([]))
 
 
 def test_optional_many_scalar_and_rowcount_shapes() -> None:
     row = ("0001", "2026-01-01T00:00:00+00:00")
-    assert optional(AppliedMigration)(_result([])) is None
-    assert optional(AppliedMigration)(_result([row])) == AppliedMigration.model_validate(
+    assert optional(AppliedMigration).convert(_result([])) is None
+    assert optional(AppliedMigration).convert(_result([row])) == AppliedMigration.model_validate(
         {"migration_id": "0001", "applied_at": "2026-01-01T00:00:00+00:00"}
     )
-    assert len(many(AppliedMigration)(_result([row, row]))) == 2
-    assert scalar(int)(_result([(3,)], ("n",))) == 3
-    assert rowcount(Result([], (), 5)) == 5
+    assert len(many(AppliedMigration).convert(_result([row, row]))) == 2
+    assert scalar(int).convert(_result([(3,)], ("n",))) == 3
+    assert rowcount.convert(Result([], (), 5)) == 5
+
+
+def test_a_shape_names_the_columns_it_expects() -> None:
+    assert one(AppliedMigration, "x").columns == {"migration_id": str, "applied_at": datetime}
+    assert scalar(int).columns == {"": int}
+    assert rowcount.columns is None
+
+
+class Echo(Meta[Any]):
+    """A namespace of test operations."""
+
+    @read
+    def echo(self, value: Annotated[int, Bounded(0, 100)]) -> Query[int]:
+        """Return the value."""
+        if value == 13:
+            raise InvalidInput("value must not be 13", field="value")
+        return Query("SELECT %s::int", (value,), scalar(int))
+
+    @write
+    def store(self, value: Id) -> Query[int]:
+        """Pretend to store."""
+        return Query("SELECT %s::int", (value,), scalar(int))
+
+
+@pytest.mark.parametrize("value", [-1, 101, True, 1.0, "1", None])
+def test_an_argument_outside_its_type_is_invalid_input_naming_it(db: ForgeDB, value: object) -> None:
+    echo = Echo(db.meta._runner)
+    with pytest.raises(InvalidInput) as info:
+        echo.echo(value)  # type: ignore[arg-type]
+    assert info.value.field == "value"
+    assert str(info.value).startswith("value ")
+
+
+def test_a_call_that_does_not_fit_the_signature_is_a_type_error(db: ForgeDB) -> None:
+    echo = Echo(db.meta._runner)
+    with pytest.raises(TypeError, match="echo"):
+        echo.echo()  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="nonsense"):
+        echo.echo(1, nonsense=2)  # type: ignore[call-arg]
 
 
 def test_validation_in_an_operation_raises_before_any_sql(db: ForgeDB) -> None:
-    class Echo(Meta):  # type: ignore[type-arg]
-        @operation
-        def echo(self, value: int) -> Query[int]:
-            if value < 0:
-                raise InvalidInput("value must not be negative", field="value")
-            return Query("SELECT %s::int", (value,), scalar(int))
-
-    echo = Echo(db.meta._runner)  # type: ignore[attr-defined]
+    echo = Echo(db.meta._runner)
     assert echo.echo(4) == 4
-    with pytest.raises(InvalidInput, match="negative") as info:
-        echo.echo(-1)
+    with pytest.raises(InvalidInput, match="13") as info:
+        echo.echo(13)
     assert info.value.field == "value"
 
 
 @pytest.mark.anyio
 async def test_async_validation_error_surfaces_when_awaited(adb: AsyncForgeDB) -> None:
-    class Echo(Meta):  # type: ignore[type-arg]
-        @operation
-        def echo(self, value: int) -> Query[int]:
-            if value < 0:
-                raise InvalidInput("value must not be negative", field="value")
-            return Query("SELECT %s::int", (value,), scalar(int))
-
-    echo = Echo(adb.meta._runner)  # type: ignore[attr-defined]
+    echo = Echo(adb.meta._runner)
     assert await echo.echo(5) == 5
-    pending = echo.echo(-1)
-    with pytest.raises(InvalidInput, match="negative"):
+    pending = echo.echo(13)
+    with pytest.raises(InvalidInput, match="13"):
         await pending
+
+
+@pytest.mark.anyio
+async def test_an_async_operation_returns_a_coroutine(adb: AsyncForgeDB) -> None:
+    pending = adb.meta.server_version()
+    assert inspect.iscoroutine(pending)
+    assert isinstance(await pending, str)
 
 
 def test_compact_folds_whitespace_and_drops_comments_but_not_in_literals() -> None:

@@ -131,9 +131,7 @@ def _session_token(token: Any) -> bytes:
 class Auth(Namespace[R]):
     """Sign-In with Ethereum and sessions; ``tokens`` holds personal access tokens."""
 
-    def __init__(self, runner: R) -> None:
-        super().__init__(runner)
-        self.tokens = Tokens(runner)
+    tokens: Tokens[R]
 
     # --- Sign-In with Ethereum --------------------------------------------------------------
 

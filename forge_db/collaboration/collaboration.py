@@ -15,10 +15,8 @@ __all__ = ["Collaboration"]
 class Collaboration(Namespace[R]):
     """``reactions``, ``notifications``, ``stars``, ``watches`` and direct ``messages``."""
 
-    def __init__(self, runner: R) -> None:
-        super().__init__(runner)
-        self.reactions = Reactions(runner)
-        self.notifications = Notifications(runner)
-        self.stars = Stars(runner)
-        self.watches = Watches(runner)
-        self.messages = Messages(runner)
+    reactions: Reactions[R]
+    notifications: Notifications[R]
+    stars: Stars[R]
+    watches: Watches[R]
+    messages: Messages[R]

@@ -123,14 +123,12 @@ class Issues(Namespace[R]):
     """Issues; ``comments``, ``labels``, ``milestones``, ``assignees``, ``links`` and ``pins``
     are their parts."""
 
-    def __init__(self, runner: R) -> None:
-        super().__init__(runner)
-        self.comments = Comments(runner)
-        self.labels = Labels(runner)
-        self.milestones = Milestones(runner)
-        self.assignees = Assignees(runner)
-        self.links = Links(runner)
-        self.pins = Pins(runner)
+    comments: Comments[R]
+    labels: Labels[R]
+    milestones: Milestones[R]
+    assignees: Assignees[R]
+    links: Links[R]
+    pins: Pins[R]
 
     @write
     def create(

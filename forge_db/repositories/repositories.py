@@ -54,12 +54,10 @@ def _missing(repository_id: int) -> str:
 class Repositories(Namespace[R]):
     """Repositories; ``collaborators``, ``bookmarks``, ``branches`` and ``protection`` hang off it."""
 
-    def __init__(self, runner: R) -> None:
-        super().__init__(runner)
-        self.collaborators = Collaborators(runner)
-        self.bookmarks = Bookmarks(runner)
-        self.branches = Branches(runner)
-        self.protection = Protection(runner)
+    collaborators: Collaborators[R]
+    bookmarks: Bookmarks[R]
+    branches: Branches[R]
+    protection: Protection[R]
 
     @write
     def create(

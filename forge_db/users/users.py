@@ -18,7 +18,9 @@ register_constraint_messages(
         "users_username_lower_key": "a user with this username",
         "users_wallet_address_key": "a user with this wallet address",
         "users_username_check": "username: 1-39 letters, digits or single inner hyphens",
-        "users_username_reserved_check": "usernames of the form eth-<16 hex> are reserved",
+        "users_username_reserved_check": (
+            "usernames eth-<16 hex> and eth-<31 base-36> are reserved to the wallet they name"
+        ),
         "users_display_name_check": "display name: at most 255 characters",
     }
 )
@@ -33,9 +35,7 @@ def _missing(user_id: int) -> str:
 class Users(Namespace[R]):
     """Accounts: create, find, update, deactivate; ``emails`` holds their addresses."""
 
-    def __init__(self, runner: R) -> None:
-        super().__init__(runner)
-        self.emails = Emails(runner)
+    emails: Emails[R]
 
     @write
     def create(
