@@ -70,14 +70,17 @@ def _eip191_hash(message: str) -> bytes:
     return bytes(keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data))
 
 
-def recover_signer(message: str, signature: str | bytes) -> str:
+def recover_signer(message: str, signature: object) -> str:
     """The lowercase address whose key made this EIP-191 ``personal_sign`` signature."""
-    try:
-        raw = (
-            bytes.fromhex(signature.removeprefix("0x")) if isinstance(signature, str) else signature
-        )
-    except ValueError:
-        raise AuthenticationFailed("bad_signature", "signature is not hex") from None
+    if isinstance(signature, str):
+        try:
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+        except ValueError:
+            raise AuthenticationFailed("bad_signature", "signature is not hex") from None
+    elif isinstance(signature, bytes | bytearray):
+        raw = bytes(signature)
+    else:  # JSON clients send null, numbers, booleans: refused like any bad signature
+        raise AuthenticationFailed("bad_signature", "signature must be hex text or bytes")
     if len(raw) != 65:
         raise AuthenticationFailed("bad_signature", "signature must be 65 bytes")
     v = raw[64] - 27 if raw[64] >= 27 else raw[64]

@@ -1,0 +1,575 @@
+"""No operation lets a stranger reach, or touch, a private repository; roles are enforced.
+
+One world holds a private repository, every text of which contains "secret", and a public
+repository owned by a stranger, none of whose texts do. Then:
+
+- every read, for a stranger and for an anonymous viewer, is ``NotFound`` or reveals no
+  "secret"; for a reader it reveals exactly what the reader may see;
+- every read is also tried with the public repository's id and a private child's id (a
+  comment, an issue number, a bookmark): nothing private comes back;
+- every write is ``NotFound`` for a stranger (never ``PermissionDenied``, which would reveal
+  that the repository exists), ``PermissionDenied`` for a role below the one it needs, and
+  changes nothing in either case; the role it needs succeeds;
+- every write with a child id is tried with the stranger's own public repository and a private
+  child: ``NotFound``, nothing changed.
+
+Every operation is classified here, so a new one cannot be added without saying how it treats
+privacy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from pydantic import BaseModel
+from support import make_repository, make_user
+
+from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
+from forge_db.pagination import Page
+
+from .operations import OPERATIONS
+
+W = dict[str, Any]
+
+
+@pytest.fixture
+def world(fdb: ForgeDB) -> W:
+    owner, reader, writer, stranger = (make_user(fdb, p) for p in ("own", "rdr", "wrt", "str"))
+    private = make_repository(fdb, owner, private=True, description="secret work")
+    public = fdb.repositories.create(owner_id=stranger.id, name="open-work", description="open")
+    repos = fdb.repositories
+    repos.collaborators.set(private.id, actor_id=owner.id, user_id=reader.id, role="read")
+    repos.collaborators.set(private.id, actor_id=owner.id, user_id=writer.id, role="write")
+    repos.bookmarks.set(private.id, actor_id=owner.id, name="secret-old", targets="a" * 40)
+    repos.bookmarks.rename(
+        private.id, actor_id=owner.id, old_name="secret-old", new_name="secret-main"
+    )
+    repos.branches.set(private.id, actor_id=owner.id, name="secret-branch", commit_id="b" * 40)
+    repos.protection.set(private.id, actor_id=owner.id, pattern="secret-*", required_approvals=1)
+    issues = fdb.issues
+    label = issues.labels.create(private.id, actor_id=owner.id, name="secret-label")
+    milestone = issues.milestones.create(private.id, actor_id=owner.id, title="secret milestone")
+    issues.create(
+        private.id,
+        actor_id=owner.id,
+        title="secret plan",
+        body=f"secret body @{reader.username} @{stranger.username}",
+        labels=["secret-label"],
+        milestone_id=milestone.id,
+    )
+    issues.create(private.id, actor_id=reader.id, title="secret two", body="secret")
+    issues.links.add_dependency(private.id, actor_id=owner.id, blocking=1, blocked=2)
+    issues.pins.add(private.id, 1, actor_id=owner.id)
+    comment = issues.comments.create(private.id, 1, actor_id=writer.id, body="secret reply")
+    fdb.collaboration.reactions.toggle(private.id, actor_id=writer.id, emoji="eyes", issue_number=1)
+    fdb.collaboration.stars.toggle(private.id, actor_id=owner.id)
+    fdb.collaboration.watches.set(private.id, actor_id=writer.id, level="watching")
+    public_label = issues.labels.create(public.id, actor_id=stranger.id, name="open-label")
+    public_milestone = issues.milestones.create(public.id, actor_id=stranger.id, title="open")
+    issues.create(public.id, actor_id=stranger.id, title="open issue", body="open")
+    public_comment = issues.comments.create(public.id, 1, actor_id=stranger.id, body="open reply")
+    return {
+        "owner": owner,
+        "reader": reader,
+        "writer": writer,
+        "stranger": stranger,
+        "private": private,
+        "public": public,
+        "label": label,
+        "milestone": milestone,
+        "comment": comment,
+        "public_label": public_label,
+        "public_milestone": public_milestone,
+        "public_comment": public_comment,
+    }
+
+
+def _text(result: Any) -> str:
+    if isinstance(result, BaseModel):
+        return result.model_dump_json()
+    if isinstance(result, list | tuple):
+        return " ".join(_text(item) for item in result)
+    return str(result)
+
+
+def _reveals(result: Any) -> bool:
+    return "secret" in _text(result)
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+Read = Callable[[ForgeDB, W, int | None, Any], Any]
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """How to call a read: ``repo`` is the repository whose id is passed (the private one, or
+    the public one with private children), and what a reader of the private one must see."""
+
+    call: Read
+    reader_sees: Callable[[Any], bool] = _reveals
+    viewer_required: bool = False
+    scoped: bool = True  # takes a repository id (else it lists across repositories)
+    leaks: Callable[[Any], bool] = _reveals
+
+
+def _page(result: Any) -> Any:
+    return result.items if isinstance(result, Page) else result
+
+
+READS: dict[str, ReadSpec] = {
+    "db.repositories.get": ReadSpec(
+        lambda db, w, v, repo: db.repositories.get(
+            w["owner"].username if repo is w["private"] else w["stranger"].username,
+            w["private"].name,
+            viewer_id=v,
+        ),
+        scoped=False,
+    ),
+    "db.repositories.get_by_id": ReadSpec(
+        lambda db, w, v, repo: db.repositories.get_by_id(repo.id, viewer_id=v)
+    ),
+    "db.repositories.list_for_owner": ReadSpec(
+        lambda db, w, v, repo: (
+            db.repositories.list_for_owner(w["owner"].username, viewer_id=v).items
+        ),
+        scoped=False,
+    ),
+    "db.repositories.list_for_viewer": ReadSpec(
+        lambda db, w, v, repo: db.repositories.list_for_viewer(viewer_id=v).items,  # type: ignore[arg-type]
+        viewer_required=True,
+        scoped=False,
+    ),
+    "db.repositories.list_public": ReadSpec(
+        lambda db, w, v, repo: db.repositories.list_public(viewer_id=v).items,
+        reader_sees=lambda r: not _reveals(r) and "open-work" in _text(r),
+        scoped=False,
+    ),
+    "db.repositories.collaborators.list": ReadSpec(
+        lambda db, w, v, repo: db.repositories.collaborators.list(repo.id, viewer_id=v),
+        reader_sees=lambda r: len(r) == 2,
+    ),
+    "db.repositories.bookmarks.get": ReadSpec(
+        lambda db, w, v, repo: db.repositories.bookmarks.get(repo.id, "secret-main", viewer_id=v)
+    ),
+    "db.repositories.bookmarks.list": ReadSpec(
+        lambda db, w, v, repo: db.repositories.bookmarks.list(repo.id, viewer_id=v)
+    ),
+    "db.repositories.bookmarks.resolve": ReadSpec(
+        lambda db, w, v, repo: db.repositories.bookmarks.resolve(
+            repo.id, "secret-old", viewer_id=v
+        ),
+        reader_sees=lambda r: r == "secret-main",
+        leaks=lambda r: r == "secret-main",  # an unknown name resolves to itself
+    ),
+    "db.repositories.branches.list": ReadSpec(
+        lambda db, w, v, repo: db.repositories.branches.list(repo.id, viewer_id=v)
+    ),
+    "db.repositories.protection.list": ReadSpec(
+        lambda db, w, v, repo: db.repositories.protection.list(repo.id, viewer_id=v)
+    ),
+    "db.repositories.protection.for_bookmark": ReadSpec(
+        lambda db, w, v, repo: db.repositories.protection.for_bookmark(
+            repo.id, "secret-main", viewer_id=v
+        )
+    ),
+    "db.issues.get": ReadSpec(lambda db, w, v, repo: db.issues.get(repo.id, 2, viewer_id=v)),
+    "db.issues.list": ReadSpec(
+        lambda db, w, v, repo: db.issues.list(repo.id, viewer_id=v, state="all").items
+    ),
+    "db.issues.search": ReadSpec(
+        lambda db, w, v, repo: db.issues.search(repo.id, "secret", viewer_id=v).items
+    ),
+    "db.issues.counts": ReadSpec(
+        lambda db, w, v, repo: db.issues.counts(repo.id, viewer_id=v),
+        reader_sees=lambda r: r.open == 2,
+    ),
+    "db.issues.comments.list": ReadSpec(
+        lambda db, w, v, repo: db.issues.comments.list(repo.id, 1, viewer_id=v).items
+    ),
+    "db.issues.comments.get": ReadSpec(
+        lambda db, w, v, repo: db.issues.comments.get(repo.id, w["comment"].id, viewer_id=v)
+    ),
+    "db.issues.labels.list": ReadSpec(
+        lambda db, w, v, repo: db.issues.labels.list(repo.id, viewer_id=v)
+    ),
+    "db.issues.milestones.list": ReadSpec(
+        lambda db, w, v, repo: db.issues.milestones.list(repo.id, viewer_id=v)
+    ),
+    "db.issues.links.get": ReadSpec(
+        lambda db, w, v, repo: db.issues.links.get(repo.id, 2, viewer_id=v)
+    ),
+    "db.issues.pins.list": ReadSpec(
+        lambda db, w, v, repo: db.issues.pins.list(repo.id, viewer_id=v)
+    ),
+    "db.collaboration.notifications.list": ReadSpec(
+        lambda db, w, v, repo: db.collaboration.notifications.list(viewer_id=v).items,  # type: ignore[arg-type]
+        viewer_required=True,
+        scoped=False,
+    ),
+    "db.collaboration.notifications.unread_count": ReadSpec(
+        lambda db, w, v, repo: db.collaboration.notifications.unread_count(viewer_id=v),  # type: ignore[arg-type]
+        reader_sees=lambda r: r >= 1,
+        viewer_required=True,
+        scoped=False,
+    ),
+    "db.collaboration.stars.count": ReadSpec(
+        lambda db, w, v, repo: db.collaboration.stars.count(repo.id, viewer_id=v),
+        reader_sees=lambda r: r == 1,
+    ),
+    "db.collaboration.stars.list": ReadSpec(
+        lambda db, w, v, repo: db.collaboration.stars.list(w["owner"].id, viewer_id=v).items,
+        scoped=False,
+    ),
+    "db.collaboration.watches.get": ReadSpec(
+        lambda db, w, v, repo: db.collaboration.watches.get(repo.id, viewer_id=v),  # type: ignore[arg-type]
+        reader_sees=lambda r: r == "participating",
+        viewer_required=True,
+    ),
+}
+
+
+def _stranger_result(read: ReadSpec, db: ForgeDB, w: W, viewer: int | None, repo: Any) -> Any:
+    try:
+        return read.call(db, w, viewer, repo)
+    except NotFound:
+        return None
+    except InvalidInput as exc:
+        # Only a read of the viewer's own data refuses the anonymous viewer, naming it.
+        if viewer is not None or not read.viewer_required or exc.field != "viewer_id":
+            raise
+        return None
+
+
+# One world serves every read (reads change nothing); each failure names its operation.
+
+
+def test_stranger_and_anonymous_reach_nothing_private(fdb: ForgeDB, world: W) -> None:
+    problems = []
+    for path, read in sorted(READS.items()):
+        for viewer in (world["stranger"].id, None):
+            result = _stranger_result(read, fdb, world, viewer, world["private"])
+            if _reveals(result):
+                problems.append(f"{path} reveals private data to {viewer}: {_text(result)}")
+            elif path.endswith(("counts", ".count")) and result is not None:
+                problems.append(f"{path} counted a private repository for {viewer}: {result}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_reader_reaches_what_they_may_see(fdb: ForgeDB, world: W) -> None:
+    problems = []
+    for path, read in sorted(READS.items()):
+        result = read.call(fdb, world, world["reader"].id, world["private"])
+        if not read.reader_sees(result):
+            problems.append(f"{path} shows the reader {_text(result)!r}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_public_repository_id_with_private_children_reveals_nothing(
+    fdb: ForgeDB, world: W
+) -> None:
+    # The reader may read the private repository, so a child looked up by its id alone, with
+    # access checked on the repository id passed, would show here.
+    problems = []
+    for path, read in sorted(READS.items()):
+        if not read.scoped:
+            continue
+        for viewer in (world["stranger"].id, world["reader"].id, None):
+            result = _stranger_result(read, fdb, world, viewer, world["public"])
+            if read.leaks(result):
+                problems.append(f"{path} via the public id reveals {_text(result)} to {viewer}")
+    assert not problems, "\n".join(problems)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+Write = Callable[[ForgeDB, W, int, Any], Any]
+
+
+@dataclass(frozen=True)
+class WriteSpec:
+    """A write, the least role that may make it, and whether a child id is involved."""
+
+    role: str  # read, author (the row's author or a writer), write, admin
+    call: Write
+    child: bool = False
+
+
+WRITES: dict[str, WriteSpec] = {
+    "db.repositories.update": WriteSpec(
+        "admin", lambda db, w, a, r: db.repositories.update(r.id, actor_id=a, description="x")
+    ),
+    "db.repositories.rename": WriteSpec(
+        "admin", lambda db, w, a, r: db.repositories.rename(r.id, actor_id=a, new_name="renamed")
+    ),
+    "db.repositories.delete": WriteSpec(
+        "admin", lambda db, w, a, r: db.repositories.delete(r.id, actor_id=a)
+    ),
+    "db.repositories.collaborators.set": WriteSpec(
+        "admin",
+        lambda db, w, a, r: db.repositories.collaborators.set(
+            r.id, actor_id=a, user_id=w["reader"].id, role="admin"
+        ),
+    ),
+    "db.repositories.collaborators.delete": WriteSpec(
+        "admin",
+        lambda db, w, a, r: db.repositories.collaborators.delete(
+            r.id, actor_id=a, user_id=w["reader"].id
+        ),
+    ),
+    "db.repositories.bookmarks.set": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.bookmarks.set(
+            r.id, actor_id=a, name="secret-main", targets="c" * 40
+        ),
+    ),
+    "db.repositories.bookmarks.delete": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.bookmarks.delete(r.id, actor_id=a, name="secret-main"),
+    ),
+    "db.repositories.bookmarks.rename": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.bookmarks.rename(
+            r.id, actor_id=a, old_name="secret-main", new_name="moved"
+        ),
+    ),
+    "db.repositories.branches.set": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.branches.set(
+            r.id, actor_id=a, name="secret-branch", commit_id="d" * 40
+        ),
+    ),
+    "db.repositories.branches.delete": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.branches.delete(r.id, actor_id=a, name="secret-branch"),
+    ),
+    "db.repositories.protection.set": WriteSpec(
+        "admin",
+        lambda db, w, a, r: db.repositories.protection.set(r.id, actor_id=a, pattern="secret-*"),
+    ),
+    "db.repositories.protection.delete": WriteSpec(
+        "admin",
+        lambda db, w, a, r: db.repositories.protection.delete(r.id, actor_id=a, pattern="secret-*"),
+    ),
+    "db.issues.create": WriteSpec(
+        "read", lambda db, w, a, r: db.issues.create(r.id, actor_id=a, title="new")
+    ),
+    "db.issues.update": WriteSpec(
+        "author", lambda db, w, a, r: db.issues.update(r.id, 1, actor_id=a, title="edited")
+    ),
+    "db.issues.close": WriteSpec(
+        "author", lambda db, w, a, r: db.issues.close(r.id, 1, actor_id=a)
+    ),
+    "db.issues.reopen": WriteSpec(
+        "author", lambda db, w, a, r: db.issues.reopen(r.id, 1, actor_id=a)
+    ),
+    "db.issues.set_locked": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.set_locked(r.id, 1, actor_id=a, locked=True)
+    ),
+    "db.issues.comments.create": WriteSpec(
+        "read", lambda db, w, a, r: db.issues.comments.create(r.id, 1, actor_id=a, body="hi")
+    ),
+    "db.issues.comments.update": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.issues.comments.update(r.id, w["comment"].id, actor_id=a, body="x"),
+        child=True,
+    ),
+    "db.issues.comments.delete": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.issues.comments.delete(r.id, w["comment"].id, actor_id=a),
+        child=True,
+    ),
+    "db.issues.labels.create": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.labels.create(r.id, actor_id=a, name="new-label")
+    ),
+    "db.issues.labels.update": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.labels.update(r.id, w["label"].id, actor_id=a, name="x"),
+        child=True,
+    ),
+    "db.issues.labels.delete": WriteSpec(
+        "write",
+        lambda db, w, a, r: _true_or_not_found(
+            db.issues.labels.delete(r.id, w["label"].id, actor_id=a)
+        ),
+        child=True,
+    ),
+    "db.issues.labels.set_on_issue": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.labels.set_on_issue(
+            r.id, 1, actor_id=a, remove=["secret-label"]
+        ),
+    ),
+    "db.issues.milestones.create": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.milestones.create(r.id, actor_id=a, title="m2")
+    ),
+    "db.issues.milestones.set_state": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.milestones.set_state(
+            r.id, w["milestone"].id, actor_id=a, state="closed"
+        ),
+        child=True,
+    ),
+    "db.issues.milestones.set_on_issue": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.milestones.set_on_issue(
+            r.id, 1, actor_id=a, milestone_id=w["milestone"].id
+        ),
+        child=True,
+    ),
+    "db.issues.assignees.add": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.assignees.add(r.id, 1, actor_id=a, user_ids=[w["owner"].id]),
+    ),
+    "db.issues.assignees.remove": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.assignees.remove(
+            r.id, 1, actor_id=a, user_ids=[w["owner"].id]
+        ),
+    ),
+    "db.issues.links.add_dependency": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.links.add_dependency(r.id, actor_id=a, blocking=1, blocked=2),
+    ),
+    "db.issues.links.remove_dependency": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.links.remove_dependency(
+            r.id, actor_id=a, blocking=1, blocked=2
+        ),
+    ),
+    "db.issues.links.add_subtask": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.links.add_subtask(r.id, actor_id=a, parent=1, child=2),
+    ),
+    "db.issues.links.remove_subtask": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.issues.links.remove_subtask(r.id, actor_id=a, parent=1, child=2),
+    ),
+    "db.issues.pins.add": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.pins.add(r.id, 2, actor_id=a)
+    ),
+    "db.issues.pins.remove": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.pins.remove(r.id, 1, actor_id=a)
+    ),
+    "db.issues.pins.reorder": WriteSpec(
+        "write", lambda db, w, a, r: db.issues.pins.reorder(r.id, actor_id=a, numbers=[1])
+    ),
+    "db.collaboration.reactions.toggle": WriteSpec(
+        "read",
+        lambda db, w, a, r: db.collaboration.reactions.toggle(
+            r.id, actor_id=a, emoji="heart", comment_id=w["comment"].id
+        ),
+        child=True,
+    ),
+    "db.collaboration.stars.toggle": WriteSpec(
+        "read", lambda db, w, a, r: db.collaboration.stars.toggle(r.id, actor_id=a)
+    ),
+    "db.collaboration.watches.set": WriteSpec(
+        "read",
+        lambda db, w, a, r: db.collaboration.watches.set(r.id, actor_id=a, level="ignoring"),
+    ),
+}
+
+
+def _true_or_not_found(changed: bool) -> bool:
+    # "Did it change" operations report False for a row they do not find; for the matrix a
+    # refusal to delete what the caller may not see counts as not found.
+    if not changed:
+        raise NotFound("nothing deleted")
+    return changed
+
+
+# Operations on the actor's own account, or the operator's, not on repository data. Their own
+# test modules check them (tests/users, tests/auth, tests/collaboration/test_messages.py, ...).
+ACCOUNT = {
+    path
+    for path in OPERATIONS
+    if path.startswith(("db.meta.", "db.users.", "db.auth.", "db.collaboration.messages."))
+} | {
+    "db.repositories.create",
+    "db.collaboration.notifications.mark_read",
+    "db.collaboration.notifications.mark_all_read",
+}
+ADMINISTRATIVE = {"db.issues.admin_check_counts"}
+
+
+def test_every_operation_is_classified() -> None:
+    classified = set(READS) | set(WRITES) | ACCOUNT | ADMINISTRATIVE
+    assert classified == set(OPERATIONS), {
+        "unclassified": sorted(set(OPERATIONS) - classified),
+        "unknown": sorted(classified - set(OPERATIONS)),
+    }
+    assert all(OPERATIONS[p].writes for p in WRITES)
+    assert not any(OPERATIONS[p].writes for p in READS)
+
+
+_TABLES = (
+    "repositories", "repository_collaborators", "bookmarks", "renamed_branches", "branches",
+    "protected_branches", "issues", "issue_labels", "issue_assignees", "issue_dependencies",
+    "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
+    "stars", "watches", "notifications",
+)  # fmt: skip
+
+
+def _snapshot(conn: psycopg.Connection[Any]) -> dict[str, str]:
+    return {
+        table: conn.execute(
+            f"SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {table} t"
+        ).fetchone()[0]  # type: ignore[index]
+        for table in _TABLES
+    }
+
+
+_RANK = {"read": 1, "author": 2, "write": 2, "admin": 3}
+
+
+@pytest.mark.parametrize("path", sorted(WRITES))
+def test_a_write_is_refused_below_its_role_and_changes_nothing(
+    fdb: ForgeDB, world: W, conn: psycopg.Connection[Any], path: str
+) -> None:
+    write = WRITES[path]
+    private = world["private"]
+    before = _snapshot(conn)
+    with pytest.raises(NotFound):
+        write.call(fdb, world, world["stranger"].id, private)
+    for role, actor in (("read", world["reader"]), ("write", world["writer"])):
+        if _RANK[role] < _RANK[write.role] or (write.role == "author" and role == "read"):
+            with pytest.raises(PermissionDenied) as refused:
+                write.call(fdb, world, actor.id, private)
+            assert "secret" not in str(refused.value)
+    assert _snapshot(conn) == before, f"{path} changed data while refusing"
+    permitted = world["owner"] if write.role == "admin" else world["writer"]
+    write.call(fdb, world, permitted.id, private)
+
+
+@pytest.mark.parametrize("path", sorted(p for p, spec in WRITES.items() if spec.child))
+def test_a_write_through_a_public_repository_cannot_reach_a_private_child(
+    fdb: ForgeDB, world: W, conn: psycopg.Connection[Any], path: str
+) -> None:
+    before = _snapshot(conn)
+    with pytest.raises(NotFound):
+        WRITES[path].call(fdb, world, world["stranger"].id, world["public"])
+    assert _snapshot(conn) == before, f"{path} changed data through a mismatched id"
+
+
+def test_a_stranger_cannot_mark_someone_elses_notification_read(
+    fdb: ForgeDB, world: W, conn: psycopg.Connection[Any]
+) -> None:
+    notes = fdb.collaboration.notifications.list(viewer_id=world["reader"].id).items
+    assert notes
+    assert not fdb.collaboration.notifications.mark_read(notes[0].id, actor_id=world["stranger"].id)
+    assert fdb.collaboration.notifications.mark_all_read(actor_id=world["stranger"].id) == 0
+    assert fdb.collaboration.notifications.unread_count(viewer_id=world["reader"].id) == len(notes)
+
+
+def test_no_notification_is_stored_for_a_mentioned_stranger(
+    world: W, conn: psycopg.Connection[Any]
+) -> None:
+    stored = conn.execute(
+        "SELECT count(*) FROM notifications WHERE user_id = %s", (world["stranger"].id,)
+    ).fetchone()
+    assert stored == (0,)
