@@ -1,0 +1,135 @@
+"""Every paged list, paged through: the pages joined equal the unpaged order, no row twice.
+
+Each list gets more than twice the page size in rows, made in one transaction so that they tie
+on their timestamps (and on comment counts and search ranks), then is walked page by page in
+every sort and direction it offers. A keyset comparison that is off by one (``<=`` for ``<``),
+a tie-breaker left out of the order or of the cursor, shows as a duplicate or a gap here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+import pytest
+from support import make_repository, make_user
+
+from forge_db import ForgeDB
+from forge_db.pagination import Page
+
+from .operations import OPERATIONS
+
+PAGE = 3
+ROWS = 2 * PAGE + 2  # more than two pages, and a last page that is not full
+
+W = dict[str, Any]
+Lister = Callable[..., Page[Any]]
+
+
+def _populate(db: ForgeDB) -> W:
+    owner, other, fan = make_user(db, "pg"), make_user(db, "pgo"), make_user(db, "pgf")
+    with db.transaction() as tx:  # one transaction: every row ties on now()
+        repos = [make_repository(tx, owner) for _ in range(ROWS)]  # type: ignore[arg-type]
+        main = repos[0]
+        for n in range(ROWS):
+            tx.issues.create(main.id, actor_id=owner.id, title=f"same words {n % 2}", body="tie")
+            tx.issues.comments.create(main.id, 1, actor_id=other.id, body=f"c{n}")
+            tx.collaboration.stars.toggle(repos[n].id, actor_id=fan.id)
+            tx.collaboration.messages.send(actor_id=owner.id, recipient_id=other.id, body=f"m{n}")
+            tx.issues.create(
+                main.id, actor_id=other.id, title=f"ping {n}", body=f"@{fan.username} ping"
+            )
+    for n in (2, 3, 5):  # a few distinct comment counts, many ties at zero
+        for _ in range(n % 3 + 1):
+            db.issues.comments.create(main.id, n, actor_id=owner.id, body="more")
+    db.collaboration.watches.set(main.id, actor_id=fan.id, level="watching")
+    db.issues.create(main.id, actor_id=other.id, title="one more for the watchers")
+    return {"owner": owner, "other": other, "fan": fan, "main": main}
+
+
+@dataclass(frozen=True)
+class Paged:
+    """How to call a paged list, and the variants (sort, direction, filters) to walk."""
+
+    call: Callable[[ForgeDB, W, dict[str, Any]], Page[Any]]
+    variants: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+
+
+_ISSUE_ORDERS = [
+    {"sort": sort, "direction": direction, "state": "all"}
+    for sort in ("created", "updated", "comments")
+    for direction in ("asc", "desc")
+]
+
+LISTS: dict[str, Paged] = {
+    "db.repositories.list_for_owner": Paged(
+        lambda db, w, kw: db.repositories.list_for_owner(w["owner"].username, **kw)
+    ),
+    "db.repositories.list_for_viewer": Paged(
+        lambda db, w, kw: db.repositories.list_for_viewer(viewer_id=w["owner"].id, **kw)
+    ),
+    "db.repositories.list_public": Paged(lambda db, w, kw: db.repositories.list_public(**kw)),
+    "db.issues.list": Paged(
+        lambda db, w, kw: db.issues.list(w["main"].id, **kw),
+        _ISSUE_ORDERS + [{"author_id": None, "state": "open"}],
+    ),
+    "db.issues.search": Paged(
+        lambda db, w, kw: db.issues.search(w["main"].id, "same words", **kw),
+        [{}, {"state": "open"}],
+    ),
+    "db.issues.comments.list": Paged(
+        lambda db, w, kw: db.issues.comments.list(w["main"].id, 1, **kw)
+    ),
+    "db.collaboration.notifications.list": Paged(
+        lambda db, w, kw: db.collaboration.notifications.list(viewer_id=w["fan"].id, **kw),
+        [{}, {"unread_only": True}],
+    ),
+    "db.collaboration.stars.list": Paged(
+        lambda db, w, kw: db.collaboration.stars.list(w["fan"].id, **kw)
+    ),
+    "db.collaboration.messages.list": Paged(
+        lambda db, w, kw: db.collaboration.messages.list(
+            w["other"].id, viewer_id=w["owner"].id, **kw
+        )
+    ),
+}
+
+
+def test_every_paged_list_is_walked() -> None:
+    paged = {
+        path
+        for path, op in OPERATIONS.items()
+        if "Page[" in str(get_type_hints(op.__wrapped__).get("return"))
+    }
+    assert paged == set(LISTS)
+
+
+@pytest.fixture
+def populated(fdb: ForgeDB) -> W:
+    return _populate(fdb)
+
+
+def _key(item: Any) -> Any:
+    return getattr(item, "id", None) or item
+
+
+@pytest.mark.parametrize("path", sorted(LISTS))
+def test_pages_joined_equal_the_whole_list(fdb: ForgeDB, populated: W, path: str) -> None:
+    paged = LISTS[path]
+    for variant in paged.variants:
+        whole = paged.call(fdb, populated, {**variant, "limit": 100})
+        assert whole.next_cursor is None
+        expected = [_key(item) for item in whole.items]
+        assert len(expected) > 2 * PAGE, f"{path} {variant}: too few rows to page ({expected})"
+        walked: list[Any] = []
+        cursor = None
+        for _ in range(len(expected) + 2):
+            page = paged.call(fdb, populated, {**variant, "limit": PAGE, "cursor": cursor})
+            assert len(page.items) <= PAGE
+            walked += [_key(item) for item in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert walked == expected, f"{path} {variant}: pages {walked} != whole {expected}"
+        assert len(set(walked)) == len(walked), f"{path} {variant}: a row twice"
