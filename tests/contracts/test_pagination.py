@@ -72,7 +72,7 @@ LISTS: dict[str, Paged] = {
     "db.repositories.list_public": Paged(lambda db, w, kw: db.repositories.list_public(**kw)),
     "db.issues.list": Paged(
         lambda db, w, kw: db.issues.list(w["main"].id, **kw),
-        _ISSUE_ORDERS + [{"author_id": None, "state": "open"}],
+        [*_ISSUE_ORDERS, {"author_id": None, "state": "open"}],
     ),
     "db.issues.search": Paged(
         lambda db, w, kw: db.issues.search(w["main"].id, "same words", **kw),

@@ -145,8 +145,12 @@ def test_allowed_transitions_succeed_and_all_others_fail(conn: Conn, table: str)
                         )
                     outcomes[f"{old}>{new}"] = True
                 except psycopg.Error as exc:
-                    assert exc.sqlstate == "FDC01"
-                    assert exc.diag.constraint_name == f"{table}_state_transition"
+                    # Only the state machine may refuse: anything else is a broken test row.
+                    if (exc.sqlstate, exc.diag.constraint_name) != (
+                        "FDC01",
+                        f"{table}_state_transition",
+                    ):
+                        raise
                     outcomes[f"{old}>{new}"] = False
     succeeded = {transition for transition, ok in outcomes.items() if ok}
     assert succeeded == allowed, {
