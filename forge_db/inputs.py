@@ -56,6 +56,7 @@ __all__ = [
     "Names",
     "OptionalLine",
     "RefName",
+    "RefPattern",
     "RepoName",
     "Role",
     "Rule",
@@ -67,6 +68,7 @@ __all__ = [
 ]
 
 _BIGINT: Final = 2**63
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 MAX_DURATION: Final = timedelta(days=3660)  # ten years: any longer is a mistake, not a policy
 
 
@@ -121,7 +123,10 @@ class Bounded(Rule):
 
 
 class Text(Rule):
-    """Text of bounded length: no NUL bytes, valid Unicode, optionally one line or stripped."""
+    """Text of bounded length: no NUL bytes, valid Unicode, optionally one line or stripped.
+
+    ``controls=False`` refuses control characters too (names, where a tab is a mistake).
+    """
 
     def __init__(
         self,
@@ -134,6 +139,7 @@ class Text(Rule):
         explain: str = "",
         sample: str = "sample",
         refine: Callable[[str], str] | None = None,
+        controls: bool = True,
     ) -> None:
         self.max_length = max_length
         self.min_length = min_length
@@ -143,6 +149,7 @@ class Text(Rule):
         self.explain = explain
         self.sample = sample
         self.refine = refine
+        self.controls = controls
 
     def check(self, value: Any) -> str:
         if type(value) is not str:
@@ -161,6 +168,8 @@ class Text(Rule):
             text = text.strip()
         if self.single_line and ("\n" in text or "\r" in text):
             raise _refuse("must be a single line")
+        if not self.controls and _CONTROL.search(text):
+            raise _refuse("must not contain control characters (tabs, line breaks, ...)")
         if len(text) < self.min_length:
             raise _refuse(
                 "must not be empty"
@@ -296,6 +305,12 @@ def _ref_rules(name: str) -> str:
     return name
 
 
+def _ref_pattern_rules(pattern: str) -> str:
+    # A glob over ref names: with its wildcards read as letters it must be a ref name itself.
+    _ref_rules(pattern.replace("*", "x").replace("?", "x"))
+    return pattern
+
+
 def _email_form(email: str) -> str:
     local, at, domain = email.partition("@")
     if not at or not local or not domain or "@" in domain or any(c.isspace() for c in email):
@@ -360,6 +375,8 @@ RepoName = Annotated[
 """A repository name."""
 RefName = Annotated[str, Text(255, min_length=1, sample="main", refine=_ref_rules)]
 """A bookmark or branch name (git ref-name rules)."""
+RefPattern = Annotated[str, Text(255, min_length=1, sample="main", refine=_ref_pattern_rules)]
+"""A glob over bookmark names: ``*`` and ``?`` within a segment, ``**`` across segments."""
 CommitId = Annotated[str, COMMIT_RULE]
 """A git commit id: 40 lowercase hex digits."""
 CommitIds = Annotated[list[str], ListOf(COMMIT_RULE, 64)]

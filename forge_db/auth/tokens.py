@@ -11,7 +11,7 @@ import builtins
 import secrets
 import string
 import zlib
-from typing import Any, Final, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from ..errors import (
     AuthenticationFailed,
@@ -19,7 +19,7 @@ from ..errors import (
     PermissionDenied,
     register_constraint_messages,
 )
-from ..inputs import Credential, Duration, Flag, Id, Line
+from ..inputs import Credential, Duration, Flag, Id, Text
 from ..query import Namespace, Query, R, Result, Shape, many, model_columns, one, read, write
 from ..users.models import User
 from ..users.sql import USER_COLUMNS
@@ -61,6 +61,8 @@ register_constraint_messages(
         "access_tokens_name_check": "token name: 1-100 characters",
     }
 )
+
+TokenName = Annotated[str, Text(100, min_length=1, strip=True, controls=False, sample="ci")]
 
 _COLUMNS: Final = (
     "id, user_id, name, token_hint, scopes, expires_at, last_used_at, revoked_at, created_at"
@@ -109,7 +111,7 @@ class Tokens(Namespace[R]):
         self,
         user_id: Id,
         *,
-        name: Line,
+        name: TokenName,
         scopes: builtins.list[Scope] | set[Scope] | frozenset[Scope] | tuple[Scope, ...],
         expires_in: Duration | None = None,
     ) -> Query[NewAccessToken]:

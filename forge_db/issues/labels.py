@@ -30,7 +30,8 @@ def _no_commas(name: str) -> str:
 
 
 LabelName = Annotated[
-    str, Text(50, min_length=1, strip=True, single_line=True, refine=_no_commas, sample="bug")
+    str,
+    Text(50, min_length=1, strip=True, controls=False, refine=_no_commas, sample="bug"),
 ]
 LabelDescription = Annotated[str, Text(100, sample="")]
 

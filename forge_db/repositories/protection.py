@@ -7,7 +7,7 @@ from typing import Annotated, Final, Literal
 
 from ..access import guard
 from ..errors import register_constraint_messages
-from ..inputs import Bounded, Id, ListOf, RefName, Text
+from ..inputs import Bounded, Id, ListOf, RefName, RefPattern, Text
 from ..query import Namespace, Query, R, affected, many, one, read, write
 from .models import ProtectionRule
 from .sql import of_visible_repository
@@ -23,7 +23,7 @@ _COLUMNS: Final = (
     "created_at, updated_at"
 )
 Approvals = Annotated[int, Bounded(0, 100)]
-Pattern = Annotated[str, Text(255, min_length=1, sample="main")]
+Pattern = RefPattern
 Contexts = Annotated[list[str], ListOf(Text(255, min_length=1, single_line=True, sample="ci"), 50)]
 
 

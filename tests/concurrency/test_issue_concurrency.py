@@ -41,11 +41,9 @@ def test_sixteen_writers_keep_numbers_gapless_and_counts_exact(
         rng = random.Random(index)
         with ForgeDB.connect(database_url, min_size=1, max_size=1) as own:
             for n in range(12):
-                issue = own.issues.create(
-                    repository_id=repo.id, author_id=owner.id, title=f"t{index}-{n}"
-                )
+                issue = own.issues.create(repo.id, actor_id=owner.id, title=f"t{index}-{n}")
                 for _ in range(rng.randint(0, 2)):
-                    own.issues.add_comment(repo.id, issue.number, author_id=owner.id, body="c")
+                    own.issues.comments.create(repo.id, issue.number, actor_id=owner.id, body="c")
                 if rng.random() < 0.3:
                     own.issues.close(repo.id, issue.number, actor_id=owner.id)
 
@@ -63,7 +61,7 @@ def test_sixteen_writers_keep_numbers_gapless_and_counts_exact(
         ).fetchone()
     assert numbers == list(range(1, 16 * 12 + 1))
     assert drift == (0,)
-    assert db.issues.check_counts(repo.id) == []
+    assert db.issues.admin_check_counts(repo.id) == []
     counts = db.issues.counts(repo.id)
     assert counts.open + counts.closed == 16 * 12
 
@@ -82,18 +80,26 @@ def test_paging_while_others_write_sees_every_existing_issue_once(
         (repo.id, owner.id),
     )
     conn.execute("SELECT repair_issue_counter(%s)", (repo.id,))
-    stop = threading.Event()
+    stop, writing = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
 
     def churn() -> None:
         rng = random.Random(7)
-        with ForgeDB.connect(database_url, min_size=1, max_size=1) as own:
-            while not stop.is_set():
-                own.issues.create(repository_id=repo.id, author_id=owner.id, title="late")
-                own.issues.close(repo.id, rng.randint(1, 10000), actor_id=owner.id)
+        try:
+            with ForgeDB.connect(database_url, min_size=1, max_size=1) as own:
+                while not stop.is_set():
+                    own.issues.create(repo.id, actor_id=owner.id, title="late")
+                    own.issues.close(repo.id, rng.randint(1, 10000), actor_id=owner.id)
+                    writing.set()
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+        finally:
+            writing.set()
 
     writer = threading.Thread(target=churn)
     writer.start()
     try:
+        writing.wait()  # the first page is read after the writer has committed
         seen: list[int] = []
         cursor = None
         while True:
@@ -105,6 +111,7 @@ def test_paging_while_others_write_sees_every_existing_issue_once(
     finally:
         stop.set()
         writer.join()
+    assert errors == []
     existing = [n for n in seen if n <= 10000]
     assert sorted(existing) == list(range(1, 10001))
     assert len(existing) == len(set(existing))
@@ -116,14 +123,14 @@ def test_concurrent_opposite_dependencies_one_wins_one_conflicts(
     owner = make_user(db)
     repo = make_repository(db, owner)
     for n in range(2):
-        db.issues.create(repository_id=repo.id, author_id=owner.id, title=f"t{n}")
+        db.issues.create(repo.id, actor_id=owner.id, title=f"t{n}")
     outcomes: list[str] = []
 
     def work(index: int) -> None:
         blocking, blocked = (1, 2) if index == 0 else (2, 1)
         with ForgeDB.connect(database_url, min_size=1, max_size=1) as own:
             try:
-                own.issues.add_dependency(
+                own.issues.links.add_dependency(
                     repo.id, actor_id=owner.id, blocking=blocking, blocked=blocked
                 )
                 outcomes.append("added")

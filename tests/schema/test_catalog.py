@@ -201,13 +201,13 @@ def test_table_has_a_primary_key(catalog: dict[str, Table], table: str) -> None:
 @pytest.mark.parametrize("table", TABLES)
 def test_table_has_created_at(catalog: dict[str, Table], table: str) -> None:
     column = catalog[table].columns.get("created_at")
-    assert column == {
-        "type": "timestamp with time zone",
-        "notnull": True,
-        "default": "now()",
-        "generated": False,
-        "comment": column and column["comment"],
-    }
+    assert column is not None, f"{table} has no created_at"
+    assert (column["type"], column["notnull"], column["default"], column["generated"]) == (
+        "timestamp with time zone",
+        True,
+        "now()",
+        False,
+    )
 
 
 @pytest.mark.parametrize("table", TABLES)
