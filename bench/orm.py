@@ -124,17 +124,21 @@ class Reaction(Base):
     emoji: Mapped[str]
 
 
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 def engine(url: str, pool_size: int = 8) -> Engine:
     """An engine on ``url`` (a libpq key=value string or URL), psycopg 3 driver."""
     info = psycopg.conninfo.conninfo_to_dict(url)
     host = str(info.get("host") or "localhost")
     location = URL.create(
         "postgresql+psycopg",
-        username=info.get("user"),
-        password=info.get("password"),
+        username=_text(info.get("user")),
+        password=_text(info.get("password")),
         host=None if host.startswith("/") else host,
-        port=int(info["port"]) if info.get("port") else None,
-        database=info.get("dbname"),
+        port=int(str(info["port"])) if info.get("port") else None,
+        database=_text(info.get("dbname")),
         query={"host": host} if host.startswith("/") else {},
     )
     return create_engine(location, pool_size=pool_size)

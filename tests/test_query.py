@@ -5,17 +5,19 @@ from __future__ import annotations
 import inspect
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import psycopg
 import pytest
 
 from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, NotFound
+from forge_db.inputs import Bounded, Id
 from forge_db.meta import AppliedMigration, Meta
 from forge_db.migrations import migrations_dir
-from forge_db.inputs import Bounded, Id
 from forge_db.query import (
+    AsyncRunner,
     Query,
+    R,
     Result,
     many,
     one,
@@ -153,7 +155,7 @@ def test_a_shape_names_the_columns_it_expects() -> None:
     assert rowcount.columns is None
 
 
-class Echo(Meta[Any]):
+class Echo(Meta[R]):
     """A namespace of test operations."""
 
     @read
@@ -170,7 +172,9 @@ class Echo(Meta[Any]):
 
 
 @pytest.mark.parametrize("value", [-1, 101, True, 1.0, "1", None])
-def test_an_argument_outside_its_type_is_invalid_input_naming_it(db: ForgeDB, value: object) -> None:
+def test_an_argument_outside_its_type_is_invalid_input_naming_it(
+    db: ForgeDB, value: object
+) -> None:
     echo = Echo(db.meta._runner)
     with pytest.raises(InvalidInput) as info:
         echo.echo(value)  # type: ignore[arg-type]
@@ -196,7 +200,7 @@ def test_validation_in_an_operation_raises_before_any_sql(db: ForgeDB) -> None:
 
 @pytest.mark.anyio
 async def test_async_validation_error_surfaces_when_awaited(adb: AsyncForgeDB) -> None:
-    echo = Echo(adb.meta._runner)
+    echo: Echo[AsyncRunner] = Echo(adb.meta._runner)
     assert await echo.echo(5) == 5
     pending = echo.echo(13)
     with pytest.raises(InvalidInput, match="13"):
