@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import psycopg
 import pytest
@@ -10,7 +11,18 @@ import pytest
 from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, NotFound
 from forge_db.meta import AppliedMigration, Meta
 from forge_db.migrations import migrations_dir
-from forge_db.query import Query, Result, many, one, operation, optional, rowcount, scalar
+from forge_db.query import (
+    AsyncRunner,
+    Query,
+    Result,
+    SyncRunner,
+    many,
+    one,
+    operation,
+    optional,
+    rowcount,
+    scalar,
+)
 
 
 def test_server_version_matches_the_server(fdb: ForgeDB, server_version_num: int) -> None:
@@ -82,13 +94,51 @@ async def test_async_api_returns_the_same_values_as_sync(adb: AsyncForgeDB, db: 
     assert await adb.meta.applied_migrations() == db.meta.applied_migrations()
 
 
-def test_unknown_isolation_level_is_refused(db: ForgeDB) -> None:
-    with pytest.raises(ValueError, match="isolation"), db.transaction(isolation="chaos"):  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("spelling", "level"),
+    [
+        ("READ COMMITTED", "read committed"),
+        ("Repeatable Read", "repeatable read"),
+        ("repeatable_read", "repeatable read"),
+        ("SERIALIZABLE", "serializable"),
+        ("  read   committed ", "read committed"),
+    ],
+)
+def test_isolation_level_is_accepted_in_any_case(fdb: ForgeDB, spelling: str, level: str) -> None:
+    with fdb.transaction(isolation=spelling) as tx:
+        assert tx.meta.session_settings().transaction_isolation == level
+
+
+@pytest.mark.parametrize(
+    "isolation",
+    ["chaos", "", "read", ["serializable"], 1, True, b"serializable", "serial\x00izable", "\ud800"],
+    ids=repr,
+)
+def test_unknown_isolation_level_is_invalid_input_naming_it(
+    fdb: ForgeDB, isolation: object
+) -> None:
+    with pytest.raises(InvalidInput) as info, fdb.transaction(isolation=isolation):  # type: ignore[arg-type]
         pass
+    assert info.value.field == "isolation"
+    assert "isolation" in str(info.value)
+
+
+@pytest.mark.parametrize("read_only", ["yes", "no", "False", 1, 0, None, [], 1.0], ids=repr)
+def test_read_only_must_be_a_real_bool(fdb: ForgeDB, read_only: object) -> None:
+    with pytest.raises(InvalidInput) as info, fdb.transaction(read_only=read_only):  # type: ignore[arg-type]
+        pass
+    assert info.value.field == "read_only"
+
+
+def test_refused_transaction_options_leave_the_pool_usable(db: ForgeDB) -> None:
+    for _ in range(db.settings.max_size + 1):
+        with pytest.raises(InvalidInput), db.transaction(isolation="chaos"):
+            pass
+    assert db.meta.server_version_num() > 0
 
 
 def test_operation_exposes_its_query_without_running_it() -> None:
-    query = Meta.server_version.query(Meta(object()))
+    query = Meta.server_version.query(Meta[Any](object()))
     assert isinstance(query, Query)
     assert "server_version" in str(query.sql)
 
@@ -121,14 +171,14 @@ def test_optional_many_scalar_and_rowcount_shapes() -> None:
 
 
 def test_validation_in_an_operation_raises_before_any_sql(db: ForgeDB) -> None:
-    class Echo(Meta):  # type: ignore[type-arg]
+    class Echo(Meta[SyncRunner]):
         @operation
         def echo(self, value: int) -> Query[int]:
             if value < 0:
                 raise InvalidInput("value must not be negative", field="value")
             return Query("SELECT %s::int", (value,), scalar(int))
 
-    echo = Echo(db.meta._runner)  # type: ignore[attr-defined]
+    echo = Echo(db.meta._runner)
     assert echo.echo(4) == 4
     with pytest.raises(InvalidInput, match="negative") as info:
         echo.echo(-1)
@@ -137,14 +187,14 @@ def test_validation_in_an_operation_raises_before_any_sql(db: ForgeDB) -> None:
 
 @pytest.mark.anyio
 async def test_async_validation_error_surfaces_when_awaited(adb: AsyncForgeDB) -> None:
-    class Echo(Meta):  # type: ignore[type-arg]
+    class Echo(Meta[AsyncRunner]):
         @operation
         def echo(self, value: int) -> Query[int]:
             if value < 0:
                 raise InvalidInput("value must not be negative", field="value")
             return Query("SELECT %s::int", (value,), scalar(int))
 
-    echo = Echo(adb.meta._runner)  # type: ignore[attr-defined]
+    echo = Echo(adb.meta._runner)
     assert await echo.echo(5) == 5
     pending = echo.echo(-1)
     with pytest.raises(InvalidInput, match="negative"):
