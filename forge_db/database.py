@@ -167,11 +167,13 @@ def _readable(fd: int) -> bool:
 # almost always the server's goodbye (a restart, pg_terminate_backend, idle_session_timeout)
 # followed by the end of the stream. Seeing it costs one poll() call, not a round trip; only
 # then is the server asked, since a notification or a changed parameter arrive the same way.
+def _suspect(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    return conn.closed or conn.broken or _readable(conn.fileno())
+
+
 def _hung_up(conn: psycopg.Connection[Any]) -> bool:
     if conn.closed or conn.broken:
         return True
-    if not _readable(conn.fileno()):
-        return False
     try:
         conn.execute("")
     except psycopg.Error:
@@ -182,8 +184,6 @@ def _hung_up(conn: psycopg.Connection[Any]) -> bool:
 async def _hung_up_async(conn: psycopg.AsyncConnection[Any]) -> bool:
     if conn.closed or conn.broken:
         return True
-    if not _readable(conn.fileno()):
-        return False
     try:
         await conn.execute("")
     except psycopg.Error:
@@ -202,7 +202,7 @@ def _getconn(pool: psycopg_pool.ConnectionPool[Any], within: float) -> psycopg.C
     deadline = monotonic() + within
     while True:
         conn: psycopg.Connection[Any] = pool.getconn(timeout=max(0.0, deadline - monotonic()))
-        if not _hung_up(conn):
+        if not (_suspect(conn) and _hung_up(conn)):
             return conn
         pool.putconn(conn)
 
@@ -216,7 +216,7 @@ async def _getconn_async(
         conn: psycopg.AsyncConnection[Any] = await pool.getconn(
             timeout=max(0.0, deadline - monotonic())
         )
-        if not await _hung_up_async(conn):
+        if not (_suspect(conn) and await _hung_up_async(conn)):
             return conn
         await pool.putconn(conn)
 
