@@ -246,14 +246,17 @@ def test_infinite_pool_durations_are_refused_before_a_pool_exists(
 
 
 def _terminate_idle_backends(conn: psycopg.Connection, application_name: str) -> int:
-    """Terminate the sessions of ``application_name`` and wait until they are gone."""
+    """Terminate the idle sessions of ``application_name``, waiting until they are gone.
+
+    The count may include connect()'s probe connection, closed but not yet gone from
+    pg_stat_activity, besides the pool's own.
+    """
     rows = conn.execute(
         "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity"
         " WHERE application_name = %s AND state = 'idle'",
         (application_name,),
     ).fetchall()
-    assert all(terminated for (terminated,) in rows)
-    return len(rows)
+    return sum(1 for (terminated,) in rows if terminated)
 
 
 def test_idle_connections_whose_backends_died_are_replaced_unseen(
@@ -261,7 +264,7 @@ def test_idle_connections_whose_backends_died_are_replaced_unseen(
 ) -> None:
     name = f"forge-stale-{secrets.token_hex(3)}"
     with ForgeDB.connect(database_url, min_size=4, max_size=4, application_name=name) as db:
-        assert _terminate_idle_backends(conn, name) == 4
+        assert _terminate_idle_backends(conn, name) >= 4
         answers = [db.meta.server_version_num() for _ in range(8)]
     assert answers == [server_version_num] * 8
 
@@ -271,7 +274,7 @@ def test_transaction_on_a_pool_of_dead_connections_gets_a_live_one(
 ) -> None:
     name = f"forge-stale-{secrets.token_hex(3)}"
     with ForgeDB.connect(database_url, min_size=3, max_size=3, application_name=name) as db:
-        assert _terminate_idle_backends(conn, name) == 3
+        assert _terminate_idle_backends(conn, name) >= 3
         with db.transaction(isolation="serializable") as tx:
             assert tx.meta.session_settings().transaction_isolation == "serializable"
         with db.connection() as raw:
@@ -285,7 +288,7 @@ async def test_async_idle_connections_whose_backends_died_are_replaced_unseen(
     name = f"forge-stale-{secrets.token_hex(3)}"
     adb = await AsyncForgeDB.connect(database_url, min_size=4, max_size=4, application_name=name)
     try:
-        assert _terminate_idle_backends(conn, name) == 4
+        assert _terminate_idle_backends(conn, name) >= 4
         answers = [await adb.meta.server_version_num() for _ in range(8)]
         async with adb.transaction() as tx:
             assert await tx.meta.database_name() == await adb.meta.database_name()
