@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import typing
+from collections.abc import Collection
 from functools import cache
 from typing import Any, Final
 
 import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
 
 from .errors import InvalidInput, describe_target, redact
 
@@ -82,22 +83,21 @@ class Settings(BaseModel):
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> Settings:
         """Validate keyword options over ``FORGE_DB_*`` variables, naming the one that is wrong."""
-        from_env = _from_environment()
+        from_env = _from_environment(options.keys())
         merged = {**from_env, **options}
         try:
             settings = cls(**merged)
         except ValidationError as exc:
             first = exc.errors()[0]
             field = ".".join(str(part) for part in first["loc"]) or None
+            reason = _reason(first)
             if field in from_env and field not in options:
                 variable = env_variable(field)
                 raise InvalidInput(
-                    f"environment variable {variable}: {first['msg']}{_unit(field)}",
+                    f"environment variable {variable}: {reason}{_unit(field)}",
                     field=variable,
                 ) from None
-            raise InvalidInput(
-                f"option {field}: {first['msg']}{_unit(field)}", field=field
-            ) from None
+            raise InvalidInput(f"option {field}: {reason}{_unit(field)}", field=field) from None
         if settings.min_size > settings.max_size:
             raise InvalidInput("option min_size: greater than max_size", field="min_size")
         return settings
@@ -127,6 +127,12 @@ DURATIONS: Final = frozenset(
 )
 
 
+def _reason(error: Any) -> str:
+    if error["type"] == "string_pattern_mismatch":  # the only pattern: application_name
+        return "must be printable ASCII"
+    return str(error["msg"])
+
+
 def _unit(field: str | None) -> str:
     return " (a duration in seconds)" if field in DURATIONS else ""
 
@@ -136,11 +142,8 @@ def env_variable(option: str) -> str:
     return ENV_PREFIX + option.upper()
 
 
-class _EnvironmentBase(BaseSettings):
-    # Unknown FORGE_DB_* variables (FORGE_DB_DATA_DIR, FORGE_DB_TEST_URL) belong to others.
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True, case_sensitive=False
-    )
+class _FromText(BaseModel):
+    """Base of the lenient twin of Settings that parses the environment's text."""
 
     @model_validator(mode="before")
     @classmethod
@@ -158,6 +161,13 @@ class _EnvironmentBase(BaseSettings):
         }
 
 
+class _Variables(BaseSettings):
+    """Base of the model that names the variables pydantic-settings reads."""
+
+    # Unknown FORGE_DB_* variables (FORGE_DB_DATA_DIR, FORGE_DB_TEST_URL) belong to others.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+
 _NULLABLE: Final = frozenset(
     name
     for name, field in Settings.model_fields.items()
@@ -166,20 +176,27 @@ _NULLABLE: Final = frozenset(
 
 
 @cache
-def _environment_model() -> type[BaseSettings]:
+def _environment_models() -> tuple[type[BaseSettings], type[BaseModel]]:
     # The same options as Settings, each optional and parsed from text the lenient way that
     # environment variables need ("30", "false"); Settings then checks them strictly.
     fields: dict[str, Any] = {
         name: (typing.Optional[field.annotation], None)  # noqa: UP045 - built at run time
         for name, field in Settings.model_fields.items()
     }
-    return create_model("_Environment", __base__=_EnvironmentBase, **fields)
+    variables = create_model("_Environment", __base__=_Variables, **fields)
+    return variables, create_model("_EnvironmentValues", __base__=_FromText, **fields)
 
 
-def _from_environment() -> dict[str, Any]:
-    """The options that ``FORGE_DB_*`` variables set, parsed but not yet checked."""
+def _from_environment(explicit: Collection[str]) -> dict[str, Any]:
+    """The options that ``FORGE_DB_*`` variables set, other than ``explicit`` ones, parsed."""
+    variables, values = _environment_models()
+    source = EnvSettingsSource(
+        variables, env_prefix=ENV_PREFIX, case_sensitive=False, env_ignore_empty=True
+    )
+    # An option given as an argument wins: its variable is not even parsed.
+    raw = {name: value for name, value in source().items() if name not in explicit}
     try:
-        found = _environment_model()()
+        found = values.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         variable = env_variable(str(first["loc"][0])) if first["loc"] else ENV_PREFIX + "*"

@@ -141,11 +141,11 @@ def test_explicit_argument_wins_over_the_environment(monkeypatch: pytest.MonkeyP
     assert Settings.from_options({"pool_timeout": 7}).pool_timeout == 7
 
 
+@pytest.mark.parametrize("value", ["inf", "soon"])
 def test_explicit_argument_wins_over_a_bad_environment_value(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
-    monkeypatch.setenv("FORGE_DB_MAX_IDLE", "inf")
-    # The variable is still read (and must parse), but its out-of-range value is not used.
+    monkeypatch.setenv("FORGE_DB_MAX_IDLE", value)
     assert Settings.from_options({"max_idle": 60}).max_idle == 60
 
 
