@@ -21,7 +21,7 @@ from forge_db import (
     Unavailable,
 )
 from forge_db.errors import redact, register_constraint_messages, translate
-from forge_db.query import Query, execute_sync, nothing
+from forge_db.query import Query, execute_sync, nothing, scalar
 
 
 @pytest.fixture
@@ -166,6 +166,22 @@ def test_foreign_prepared_statement_names_the_option_to_turn_off(
     assert isinstance(error, Misconfigured)
     assert error.field == "prepared_statements"
     assert "prepared_statements=False" in str(error)
+
+
+def test_prepared_statement_replaced_behind_psycopgs_back_names_the_option(
+    database_url: str,
+) -> None:
+    # What a transaction pooler does: the next server connection holds another statement
+    # under the name psycopg gave its own, so the parameters do not fit.
+    query = Query("SELECT %s::int + %s::int + %s::int", (1, 2, 3), scalar(int))
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=0) as raw:
+        assert execute_sync(raw, query) == 6
+        raw.execute("DEALLOCATE _pg3_0", prepare=False)
+        raw.execute("PREPARE _pg3_0(int, int, int, int) AS SELECT $1 + $2 + $3 + $4", prepare=False)
+        with pytest.raises(Misconfigured) as info:
+            execute_sync(raw, query)
+    assert info.value.field == "prepared_statements"
+    assert "bind message supplies 3 parameters" in str(info.value)
 
 
 def test_own_prepared_statement_errors_are_not_taken_for_a_pooler(
