@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import select
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from time import monotonic
 from types import TracebackType
-from typing import Any, Generic, Literal, Self
+from typing import Any, Final, Generic, Literal, Self
 
 import psycopg
 import psycopg_pool
@@ -16,7 +18,7 @@ from . import config
 from .auth import Auth
 from .collaboration import Collaboration
 from .config import Settings
-from .errors import Unavailable, redact, translate
+from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
 from .meta import Meta
 from .query import (
@@ -58,14 +60,28 @@ class Domains(Generic[R]):
             setattr(self, name, namespace(runner))
 
 
-def _set_transaction(isolation: Isolation | None, read_only: bool) -> pgsql.Composed | None:
-    if isolation is None and not read_only:
+def _isolation_level(isolation: object) -> pgsql.SQL:
+    """The level named by ``isolation``, spelled as PostgreSQL does in any case."""
+    if isinstance(isolation, str):
+        # "READ COMMITTED", "Read_Committed" and "read  committed" all name one level.
+        key = " ".join(isolation.replace("_", " ").split()).lower()
+        if key in _ISOLATIONS:
+            return _ISOLATIONS[key]
+    names = ", ".join(repr(name) for name in _ISOLATIONS)
+    shown = repr(isolation) if isinstance(isolation, str) and len(isolation) <= 40 else "that"
+    raise InvalidInput(f"isolation: {shown} is not one of {names}", field="isolation")
+
+
+def _set_transaction(isolation: object, read_only: object) -> pgsql.Composed | None:
+    # Checked before a connection is taken, so that a bad argument costs nothing.
+    if not isinstance(read_only, bool):
+        raise InvalidInput("read_only: must be True or False", field="read_only")
+    level = None if isolation is None else _isolation_level(isolation)
+    if level is None and not read_only:
         return None
     parts = [pgsql.SQL("SET TRANSACTION")]
-    if isolation is not None:
-        if isolation not in _ISOLATIONS:
-            raise ValueError(f"unknown isolation level {isolation!r}")
-        parts += [pgsql.SQL("ISOLATION LEVEL"), _ISOLATIONS[isolation]]
+    if level is not None:
+        parts += [pgsql.SQL("ISOLATION LEVEL"), level]
     if read_only:
         parts.append(pgsql.SQL("READ ONLY"))
     return pgsql.SQL(" ").join(parts)
@@ -99,9 +115,134 @@ def _pool_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _unreachable(target: str, exc: BaseException) -> Unavailable:
+def _unreachable(target: str, exc: BaseException, settings: Settings) -> Unavailable:
     reason = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__)
+    if settings.statement_timeout is not None and "startup parameter" in reason:
+        # PgBouncer: "unsupported startup parameter: options", which carries statement_timeout.
+        return Misconfigured(
+            f"cannot connect to {target}: {reason}. A connection pooler (PgBouncer?) refuses "
+            "the startup parameter that carries statement_timeout: connect with "
+            "statement_timeout=None and set the timeout on the server instead "
+            "(ALTER ROLE ... SET statement_timeout = '30s'; see the README on PgBouncer)",
+            field="statement_timeout",
+        )
     return Unavailable(f"cannot connect to {target}: {reason}")
+
+
+# The session's statement_timeout in milliseconds, to see that the startup option arrived.
+_SESSION_TIMEOUT: Final = "SELECT setting::bigint FROM pg_settings WHERE name = 'statement_timeout'"
+
+
+def _check_session(target: str, settings: Settings, row: tuple[Any, ...] | None) -> None:
+    """Refuse a session whose statement_timeout is not the one asked for.
+
+    A pooler that ignores the ``options`` startup parameter (PgBouncer with
+    ``ignore_startup_parameters = options``) connects fine, and then no timeout applies.
+    """
+    wanted = settings.statement_timeout_ms
+    if wanted is None or row is None or row[0] == wanted:
+        return
+    raise Misconfigured(
+        f"sessions on {target} run with statement_timeout {row[0]} ms, not the "
+        f"{wanted} ms asked for: something between (a connection pooler such as PgBouncer "
+        "with ignore_startup_parameters = options) drops the setting. Connect with "
+        "statement_timeout=None and set the timeout on the server instead "
+        "(ALTER ROLE ... SET statement_timeout = '30s'; see the README on PgBouncer)",
+        field="statement_timeout",
+    )
+
+
+def _readable(fd: int) -> bool:
+    """Whether ``fd`` has input waiting, without blocking (poll: select caps fds at 1024)."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    return bool(select.select([fd], [], [], 0)[0])
+
+
+# An idle connection in autocommit has nothing to receive: input waiting on its socket is
+# almost always the server's goodbye (a restart, pg_terminate_backend, idle_session_timeout)
+# followed by the end of the stream. Seeing it costs one poll() call, not a round trip; only
+# then is the server asked, since a notification or a changed parameter arrive the same way.
+def _suspect(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    return conn.closed or conn.broken or _readable(conn.fileno())
+
+
+def _hung_up(conn: psycopg.Connection[Any]) -> bool:
+    if conn.closed or conn.broken:
+        return True
+    try:
+        conn.execute("")
+    except psycopg.Error:
+        return True
+    return False
+
+
+async def _hung_up_async(conn: psycopg.AsyncConnection[Any]) -> bool:
+    if conn.closed or conn.broken:
+        return True
+    try:
+        await conn.execute("")
+    except psycopg.Error:
+        return True
+    return False
+
+
+def _getconn(pool: psycopg_pool.ConnectionPool[Any], within: float) -> psycopg.Connection[Any]:
+    """A pooled connection whose server is still there.
+
+    Connections found dead are handed back (the pool replaces them) before any statement was
+    sent on them, so the caller's statement runs exactly once, on a live connection: nothing
+    is ever retried, which would be wrong for a write that may have committed. Unlike the
+    pool's own ``check``, no back-off sleep follows a dead connection.
+    """
+    deadline = monotonic() + within
+    while True:
+        conn: psycopg.Connection[Any] = pool.getconn(timeout=max(0.0, deadline - monotonic()))
+        if not (_suspect(conn) and _hung_up(conn)):
+            return conn
+        pool.putconn(conn)
+
+
+async def _getconn_async(
+    pool: psycopg_pool.AsyncConnectionPool[Any], within: float
+) -> psycopg.AsyncConnection[Any]:
+    """The async twin of :func:`_getconn`."""
+    deadline = monotonic() + within
+    while True:
+        conn: psycopg.AsyncConnection[Any] = await pool.getconn(
+            timeout=max(0.0, deadline - monotonic())
+        )
+        if not (_suspect(conn) and await _hung_up_async(conn)):
+            return conn
+        await pool.putconn(conn)
+
+
+@contextmanager
+def _pooled(
+    pool: psycopg_pool.ConnectionPool[Any], within: float
+) -> Iterator[psycopg.Connection[Any]]:
+    """Like ``pool.connection()``, with the connection checked as :func:`_getconn` does."""
+    conn = _getconn(pool, within)
+    try:
+        with conn:
+            yield conn
+    finally:
+        pool.putconn(conn)
+
+
+@asynccontextmanager
+async def _pooled_async(
+    pool: psycopg_pool.AsyncConnectionPool[Any], within: float
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """The async twin of :func:`_pooled`."""
+    conn = await _getconn_async(pool, within)
+    try:
+        async with conn:
+            yield conn
+    finally:
+        await pool.putconn(conn)
 
 
 # --- sync ------------------------------------------------------------------------------------
@@ -117,7 +258,7 @@ class _PoolRunner:
 
     def run(self, query: Query[T]) -> T:
         try:
-            with self._pool.connection(timeout=self._timeout) as conn:
+            with _pooled(self._pool, self._timeout) as conn:
                 return execute_sync(conn, query, self._target)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self._target) from exc
@@ -161,9 +302,11 @@ class ForgeDB(Domains[SyncRunner]):
         target = config.target_of(resolved)
         kwargs = settings.connection_kwargs()
         try:
-            psycopg.connect(resolved, **kwargs).close()
+            with psycopg.connect(resolved, **kwargs) as probe:
+                row = probe.execute(_SESSION_TIMEOUT).fetchone()
         except psycopg.Error as exc:
-            raise _unreachable(target, exc) from exc
+            raise _unreachable(target, exc, settings) from exc
+        _check_session(target, settings, row)
         if settings.migrate if settings.migrate is not None else embedded:
             from . import migrations
 
@@ -175,20 +318,23 @@ class ForgeDB(Domains[SyncRunner]):
         # random jitter) from overlapping the caller's first operations.
         try:
             pool.open(wait=True, timeout=settings.connect_timeout)
-        except psycopg_pool.PoolTimeout as exc:
+        except BaseException as exc:
+            # Whatever went wrong, the half-open pool's threads must not outlive this call.
             pool.close()
-            raise translate(exc, target=target) from exc
+            if isinstance(exc, psycopg_pool.PoolTimeout):
+                raise translate(exc, target=target) from exc
+            raise
         return cls(pool, settings, target)
 
     @contextmanager
     def transaction(
-        self, *, isolation: Isolation | None = None, read_only: bool = False
+        self, *, isolation: Isolation | str | None = None, read_only: bool = False
     ) -> Iterator[Transaction]:
         """Run several operations atomically on one connection: commit on exit, else roll back."""
         setup = _set_transaction(isolation, read_only)
         try:
             with (
-                self.pool.connection(timeout=self.settings.pool_timeout) as conn,
+                _pooled(self.pool, self.settings.pool_timeout) as conn,
                 conn.transaction(),
             ):
                 if setup is not None:
@@ -201,7 +347,7 @@ class ForgeDB(Domains[SyncRunner]):
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """Borrow a raw pooled connection (autocommit) for what no namespace offers."""
         try:
-            with self.pool.connection(timeout=self.settings.pool_timeout) as conn:
+            with _pooled(self.pool, self.settings.pool_timeout) as conn:
                 yield conn
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self.target) from exc
@@ -238,7 +384,7 @@ class _AsyncPoolRunner(AsyncRunnerBase):
 
     async def run(self, query: Query[T]) -> T:
         try:
-            async with self._pool.connection(timeout=self._timeout) as conn:
+            async with _pooled_async(self._pool, self._timeout) as conn:
                 return await execute_async(conn, query, self._target)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self._target) from exc
@@ -282,10 +428,11 @@ class AsyncForgeDB(Domains[AsyncRunner]):
         target = config.target_of(resolved)
         kwargs = settings.connection_kwargs()
         try:
-            probe = await psycopg.AsyncConnection.connect(resolved, **kwargs)
-            await probe.close()
+            async with await psycopg.AsyncConnection.connect(resolved, **kwargs) as probe:
+                row = await (await probe.execute(_SESSION_TIMEOUT)).fetchone()
         except psycopg.Error as exc:
-            raise _unreachable(target, exc) from exc
+            raise _unreachable(target, exc, settings) from exc
+        _check_session(target, settings, row)
         if settings.migrate if settings.migrate is not None else embedded:
             from . import migrations
 
@@ -295,20 +442,22 @@ class AsyncForgeDB(Domains[AsyncRunner]):
         )
         try:
             await pool.open(wait=True, timeout=settings.connect_timeout)
-        except psycopg_pool.PoolTimeout as exc:
+        except BaseException as exc:
             await pool.close()
-            raise translate(exc, target=target) from exc
+            if isinstance(exc, psycopg_pool.PoolTimeout):
+                raise translate(exc, target=target) from exc
+            raise
         return cls(pool, settings, target)
 
     @asynccontextmanager
     async def transaction(
-        self, *, isolation: Isolation | None = None, read_only: bool = False
+        self, *, isolation: Isolation | str | None = None, read_only: bool = False
     ) -> AsyncIterator[AsyncTransaction]:
         """Run several operations atomically on one connection: commit on exit, else roll back."""
         setup = _set_transaction(isolation, read_only)
         try:
             async with (
-                self.pool.connection(timeout=self.settings.pool_timeout) as conn,
+                _pooled_async(self.pool, self.settings.pool_timeout) as conn,
                 conn.transaction(),
             ):
                 if setup is not None:
@@ -321,7 +470,7 @@ class AsyncForgeDB(Domains[AsyncRunner]):
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Borrow a raw pooled connection (autocommit) for what no namespace offers."""
         try:
-            async with self.pool.connection(timeout=self.settings.pool_timeout) as conn:
+            async with _pooled_async(self.pool, self.settings.pool_timeout) as conn:
                 yield conn
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self.target) from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import cache
 from typing import Any, Final
 
 import psycopg
@@ -21,11 +22,13 @@ __all__ = [
     "Conflict",
     "ForgeDBError",
     "InvalidInput",
+    "Misconfigured",
     "NotFound",
     "PermissionDenied",
     "SchemaNotReady",
     "Unavailable",
     "register_constraint_messages",
+    "schema_function_named",
     "translate",
 ]
 
@@ -76,6 +79,18 @@ class Unavailable(ForgeDBError):
 
 class SchemaNotReady(Unavailable):
     """The database lacks the objects forge_db needs: it has not been migrated."""
+
+
+class Misconfigured(Unavailable):
+    """The server, or a pooler in front of it, cannot work with a connection option.
+
+    ``field`` names the option to change. Nothing is wrong with the caller's input: the
+    deployment and the options disagree, and an operator has to reconcile them.
+    """
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # Messages for unique constraints whose generated text would be unclear. Domain modules add
@@ -132,8 +147,97 @@ def _first_line(exc: BaseException) -> str:
     return redact(text.splitlines()[0] if text else type(exc).__name__)
 
 
-def translate(exc: BaseException, *, target: str | None = None) -> ForgeDBError:
-    """Map a driver or pool exception to the forge_db error that means the same thing."""
+# --- objects of the forge schema --------------------------------------------------------------
+
+_CREATED = re.compile(
+    r"^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:UNLOGGED\s+)?"
+    r"(?P<kind>TABLE|VIEW|MATERIALIZED\s+VIEW|SEQUENCE|FUNCTION|PROCEDURE)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(?P<name>[\w.\"]+)",
+    re.IGNORECASE | re.MULTILINE,
+)
+# yoyo's bookkeeping, which ``meta.applied_migrations`` and the CLI read.
+_YOYO_TABLES: Final = frozenset({"_yoyo_migration", "_yoyo_log", "_yoyo_version", "yoyo_lock"})
+# A name in a server message, in the quotes of any of the server's translations.
+_QUOTES: Final = '"\u201c\u201d\u00ab\u00bb\u201e'
+_QUOTED = re.compile(f"[{_QUOTES}]([^{_QUOTES}]+)[{_QUOTES}]")
+_CALLED = re.compile(r"([\w$.\"]+)\(")
+_PSYCOPG_STATEMENT = re.compile(r"\b_pg3_\d+\b")
+
+
+def _unqualified(name: str) -> str:
+    return name.replace('"', "").rsplit(".", 1)[-1].lower()
+
+
+@cache
+def _schema_objects() -> tuple[frozenset[str], frozenset[str]]:
+    """Names of the relations and of the functions that ``db/schema.sql`` creates.
+
+    Read once, on the first error that needs it, so that "the database is not migrated" is
+    said only about objects of our own schema.
+    """
+    from .migrations import schema_path  # imported late: migrations imports this module
+
+    try:
+        text = schema_path().read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    relations: set[str] = set(_YOYO_TABLES)
+    functions: set[str] = set()
+    for match in _CREATED.finditer(text):
+        kind = match["kind"].upper()
+        target = functions if kind in ("FUNCTION", "PROCEDURE") else relations
+        target.add(_unqualified(match["name"]))
+    return frozenset(relations), frozenset(functions)
+
+
+def _missing_schema_relation(exc: psycopg.Error) -> bool:
+    message = exc.diag.message_primary or ""
+    # "missing FROM-clause entry for table" also has this SQLSTATE; it names an alias.
+    if "FROM-clause" in message:
+        return False
+    match = _QUOTED.search(message)
+    return match is not None and _unqualified(match[1]) in _schema_objects()[0]
+
+
+def schema_function_named(exc: BaseException) -> str | None:
+    """The forge schema function that an undefined-function error names, if any."""
+    if not isinstance(exc, pgerrors.UndefinedFunction):
+        return None
+    match = _CALLED.search(exc.diag.message_primary or "")
+    if match is None:  # "operator does not exist", "could not identify an operator", ...
+        return None
+    name = _unqualified(match[1])
+    return name if name in _schema_objects()[1] else None
+
+
+def _prepared_statement_mismatch(exc: psycopg.Error) -> bool:
+    """Whether ``exc`` says the server's prepared statements are not this session's own.
+
+    psycopg names the statements it prepares ``_pg3_<n>`` per connection. Behind a pooler in
+    transaction mode (PgBouncer's default) consecutive statements run on different server
+    connections, which know other clients' statements under the same names.
+    """
+    sqlstate = exc.sqlstate or ""
+    message = exc.diag.message_primary or str(exc)
+    if sqlstate in ("26000", "42P05"):  # invalid_sql_statement_name, duplicate_prepared_statement
+        return _PSYCOPG_STATEMENT.search(message) is not None
+    if sqlstate == "08P01":  # "bind message supplies 3 parameters, but prepared statement ..."
+        return "prepared statement" in message and _PSYCOPG_STATEMENT.search(message) is not None
+    return False
+
+
+def translate(
+    exc: BaseException,
+    *,
+    target: str | None = None,
+    function_exists: bool | None = None,
+) -> ForgeDBError:
+    """Map a driver or pool exception to the forge_db error that means the same thing.
+
+    ``function_exists`` tells, when known, whether the schema function that an
+    undefined-function error names (see :func:`schema_function_named`) exists under other
+    argument types; when unknown, the function is taken to be missing.
+    """
     if isinstance(exc, ForgeDBError):
         return exc
     where = f" ({target})" if target else ""
@@ -149,6 +253,14 @@ def translate(exc: BaseException, *, target: str | None = None) -> ForgeDBError:
 
     sqlstate = exc.sqlstate or ""
     diag = exc.diag
+    if _prepared_statement_mismatch(exc):
+        return Misconfigured(
+            f"the server{where} does not know this session's prepared statements "
+            f"({_first_line(exc)}): the connection goes through a transaction pooler such as "
+            "PgBouncer, where a statement can even run another client's prepared statement; "
+            "connect with prepared_statements=False",
+            field="prepared_statements",
+        )
     if sqlstate.startswith(_CUSTOM_CLASS) and len(sqlstate) == 5:
         kind = _CUSTOM.get(sqlstate[2], ForgeDBError)
         message = diag.message_primary or _first_line(exc)
@@ -180,8 +292,16 @@ def translate(exc: BaseException, *, target: str | None = None) -> ForgeDBError:
         return Unavailable(f"statement cancelled (statement_timeout?){where}: {_first_line(exc)}")
     if isinstance(exc, pgerrors.InsufficientPrivilege):
         return PermissionDenied(_first_line(exc))
-    if isinstance(exc, pgerrors.UndefinedTable | pgerrors.UndefinedFunction):
-        return SchemaNotReady(f"{_first_line(exc)}{where}: run `forge-db migrate`")
+    if isinstance(exc, pgerrors.UndefinedTable):
+        if _missing_schema_relation(exc):
+            return SchemaNotReady(f"{_first_line(exc)}{where}: run `forge-db migrate`")
+        return ForgeDBError(_first_line(exc))
+    if isinstance(exc, pgerrors.UndefinedFunction):
+        if schema_function_named(exc) is not None and not function_exists:
+            return SchemaNotReady(f"{_first_line(exc)}{where}: run `forge-db migrate`")
+        # Our own function with other argument types, or an operator for these operand
+        # types: the values given do not fit what the statement expects.
+        return InvalidInput(f"invalid value: {_first_line(exc)}")
     if isinstance(exc, psycopg.OperationalError) or sqlstate.startswith(("08", "57P")):
         return Unavailable(f"cannot reach the database{where}: {_first_line(exc)}")
     return ForgeDBError(_first_line(exc))

@@ -46,7 +46,7 @@ from psycopg import pq
 from psycopg import sql as pgsql
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, validate_call
 
-from .errors import InvalidInput, NotFound, translate
+from .errors import InvalidInput, NotFound, schema_function_named, translate
 
 __all__ = [
     "AsyncBound",
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 _TUPLES_OK: Final = pq.ExecStatus.TUPLES_OK
+_IDLE: Final = pq.TransactionStatus.IDLE
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -265,6 +266,42 @@ def _columns(cursor: psycopg.Cursor[Any] | psycopg.AsyncCursor[Any]) -> tuple[st
     return tuple((result.fname(i) or b"").decode() for i in range(result.nfields))
 
 
+# Whether a function of this name exists where the session looks for functions: asked after
+# an undefined-function error, to tell a missing schema function from one given other types.
+_FUNCTION_EXISTS: Final = """
+    SELECT EXISTS (
+        SELECT FROM pg_catalog.pg_proc
+        WHERE proname = %s
+          AND pronamespace IN (SELECT oid FROM pg_catalog.pg_namespace
+                               WHERE nspname = ANY (current_schemas(false))))
+"""
+
+
+def _function_exists_sync(conn: psycopg.Connection[Any], exc: psycopg.Error) -> bool | None:
+    name = schema_function_named(exc)
+    # Inside a failed transaction nothing more can be asked; translate then assumes "missing".
+    if name is None or conn.info.transaction_status != _IDLE:
+        return None
+    try:
+        row = conn.execute(_FUNCTION_EXISTS, (name,)).fetchone()
+    except psycopg.Error:
+        return None
+    return bool(row and row[0])
+
+
+async def _function_exists_async(
+    conn: psycopg.AsyncConnection[Any], exc: psycopg.Error
+) -> bool | None:
+    name = schema_function_named(exc)
+    if name is None or conn.info.transaction_status != _IDLE:
+        return None
+    try:
+        row = await (await conn.execute(_FUNCTION_EXISTS, (name,))).fetchone()
+    except psycopg.Error:
+        return None
+    return bool(row and row[0])
+
+
 def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "") -> T:
     """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
     try:
@@ -273,7 +310,8 @@ def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "
         rows = cursor.fetchall() if columns is not None else []
         result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
-        raise translate(exc, target=target) from exc
+        exists = _function_exists_sync(conn, exc)
+        raise translate(exc, target=target, function_exists=exists) from exc
     return query.shape.convert(result)
 
 
@@ -285,7 +323,8 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], tar
         rows = await cursor.fetchall() if columns is not None else []
         result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
-        raise translate(exc, target=target) from exc
+        exists = await _function_exists_async(conn, exc)
+        raise translate(exc, target=target, function_exists=exists) from exc
     return query.shape.convert(result)
 
 

@@ -12,13 +12,16 @@ from forge_db import (
     AuthenticationFailed,
     Conflict,
     ForgeDB,
+    ForgeDBError,
     InvalidInput,
+    Misconfigured,
     NotFound,
     PermissionDenied,
     SchemaNotReady,
     Unavailable,
 )
 from forge_db.errors import redact, register_constraint_messages, translate
+from forge_db.query import Query, execute_sync, nothing, scalar
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def tables(conn: psycopg.Connection) -> psycopg.Connection:
 
 def _error(conn: psycopg.Connection, sql: str) -> Exception:
     with pytest.raises(psycopg.Error) as info:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
     return translate(info.value)
 
 
@@ -84,11 +87,108 @@ def test_bad_text_is_invalid_input(conn: psycopg.Connection) -> None:
     assert isinstance(_error(conn, "SELECT 'x'::int"), InvalidInput)
 
 
-def test_undefined_table_says_to_migrate(conn: psycopg.Connection) -> None:
-    error = _error(conn, "SELECT * FROM no_such_table")
+def _run(url: str, sql: str, params: tuple[object, ...] = ()) -> Exception:
+    """The error that running ``sql`` through forge_db's executor raises."""
+    with psycopg.connect(url, autocommit=True) as raw, pytest.raises(ForgeDBError) as info:
+        execute_sync(raw, Query(sql, params, nothing))
+    return info.value
+
+
+def test_missing_schema_table_says_to_migrate(empty_database_url: str) -> None:
+    error = _run(empty_database_url, "SELECT * FROM users")
     assert isinstance(error, SchemaNotReady)
     assert isinstance(error, Unavailable)
     assert "forge-db migrate" in str(error)
+
+
+def test_unmigrated_database_reads_as_schema_not_ready_through_the_api(
+    empty_database_url: str,
+) -> None:
+    with ForgeDB.connect(empty_database_url, migrate=False) as db:  # noqa: SIM117
+        with pytest.raises(SchemaNotReady, match="forge-db migrate"):
+            db.meta.applied_migrations()
+
+
+def test_missing_table_outside_the_schema_is_not_an_outage(conn: psycopg.Connection) -> None:
+    error = _error(conn, "SELECT * FROM no_such_table")
+    assert type(error) is ForgeDBError
+    assert "no_such_table" in str(error)
+
+
+def test_missing_from_clause_entry_is_not_an_outage(conn: psycopg.Connection) -> None:
+    error = _error(conn, "SELECT users.id FROM issues")
+    assert not isinstance(error, Unavailable)
+
+
+def test_missing_schema_function_says_to_migrate(empty_database_url: str) -> None:
+    error = _run(empty_database_url, "SELECT can_read_repository(%s, %s)", (1, 2))
+    assert isinstance(error, SchemaNotReady)
+    assert "can_read_repository" in str(error)
+
+
+def test_schema_function_given_wrong_argument_types_is_invalid_input(database_url: str) -> None:
+    # 2**63 does not fit bigint, so psycopg sends it as numeric: no such overload exists.
+    error = _run(database_url, "SELECT can_read_repository(%s, %s)", (2**63, 1))
+    assert isinstance(error, InvalidInput)
+    assert "can_read_repository" in str(error)
+
+
+def test_operator_missing_for_the_operand_types_is_invalid_input(conn: psycopg.Connection) -> None:
+    # What a forged cursor key produced: a boolean compared with a timestamp.
+    error = _error(conn, "SELECT now() < true")
+    assert isinstance(error, InvalidInput)
+    assert "migrate" not in str(error)
+
+
+def test_operator_missing_through_the_executor_is_invalid_input(database_url: str) -> None:
+    error = _run(database_url, "SELECT now() < %s", (True,))
+    assert isinstance(error, InvalidInput)
+    assert "migrate" not in str(error)
+
+
+def test_unknown_function_outside_the_schema_is_not_an_outage(conn: psycopg.Connection) -> None:
+    error = _error(conn, "SELECT lower(1)")
+    assert isinstance(error, InvalidInput)
+    assert "migrate" not in str(error)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXECUTE _pg3_7",  # the statement another server connection prepared
+        "PREPARE _pg3_0 AS SELECT 1; PREPARE _pg3_0 AS SELECT 2",  # prepared by another client
+    ],
+)
+def test_foreign_prepared_statement_names_the_option_to_turn_off(
+    conn: psycopg.Connection, sql: str
+) -> None:
+    error = _error(conn, sql)
+    assert isinstance(error, Misconfigured)
+    assert error.field == "prepared_statements"
+    assert "prepared_statements=False" in str(error)
+
+
+def test_prepared_statement_replaced_behind_psycopgs_back_names_the_option(
+    database_url: str,
+) -> None:
+    # What a transaction pooler does: the next server connection holds another statement
+    # under the name psycopg gave its own, so the parameters do not fit.
+    query = Query("SELECT %s::int + %s::int + %s::int", (1, 2, 3), scalar(int))
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=0) as raw:
+        assert execute_sync(raw, query) == 6
+        raw.execute("DEALLOCATE _pg3_0", prepare=False)
+        raw.execute("PREPARE _pg3_0(int, int, int, int) AS SELECT $1 + $2 + $3 + $4", prepare=False)
+        with pytest.raises(Misconfigured) as info:
+            execute_sync(raw, query)
+    assert info.value.field == "prepared_statements"
+    assert "bind message supplies 3 parameters" in str(info.value)
+
+
+def test_own_prepared_statement_errors_are_not_taken_for_a_pooler(
+    conn: psycopg.Connection,
+) -> None:
+    error = _error(conn, "EXECUTE my_statement")
+    assert not isinstance(error, Misconfigured)
 
 
 @pytest.mark.parametrize(

@@ -99,9 +99,47 @@ async def test_async_api_returns_the_same_values_as_sync(adb: AsyncForgeDB, db: 
     assert await adb.meta.applied_migrations() == db.meta.applied_migrations()
 
 
-def test_unknown_isolation_level_is_refused(db: ForgeDB) -> None:
-    with pytest.raises(ValueError, match="isolation"), db.transaction(isolation="chaos"):  # type: ignore[arg-type]
+@pytest.mark.parametrize(
+    ("spelling", "level"),
+    [
+        ("READ COMMITTED", "read committed"),
+        ("Repeatable Read", "repeatable read"),
+        ("repeatable_read", "repeatable read"),
+        ("SERIALIZABLE", "serializable"),
+        ("  read   committed ", "read committed"),
+    ],
+)
+def test_isolation_level_is_accepted_in_any_case(fdb: ForgeDB, spelling: str, level: str) -> None:
+    with fdb.transaction(isolation=spelling) as tx:
+        assert tx.meta.session_settings().transaction_isolation == level
+
+
+@pytest.mark.parametrize(
+    "isolation",
+    ["chaos", "", "read", ["serializable"], 1, True, b"serializable", "serial\x00izable", "\ud800"],
+    ids=repr,
+)
+def test_unknown_isolation_level_is_invalid_input_naming_it(
+    fdb: ForgeDB, isolation: object
+) -> None:
+    with pytest.raises(InvalidInput) as info, fdb.transaction(isolation=isolation):  # type: ignore[arg-type]
         pass
+    assert info.value.field == "isolation"
+    assert "isolation" in str(info.value)
+
+
+@pytest.mark.parametrize("read_only", ["yes", "no", "False", 1, 0, None, [], 1.0], ids=repr)
+def test_read_only_must_be_a_real_bool(fdb: ForgeDB, read_only: object) -> None:
+    with pytest.raises(InvalidInput) as info, fdb.transaction(read_only=read_only):  # type: ignore[arg-type]
+        pass
+    assert info.value.field == "read_only"
+
+
+def test_refused_transaction_options_leave_the_pool_usable(db: ForgeDB) -> None:
+    for _ in range(db.settings.max_size + 1):
+        with pytest.raises(InvalidInput), db.transaction(isolation="chaos"):
+            pass
+    assert db.meta.server_version_num() > 0
 
 
 def test_operation_exposes_its_query_without_running_it(db: ForgeDB) -> None:

@@ -311,7 +311,7 @@ def test_conversation_pages_join_up_through_tied_times(fdb: ForgeDB, world: Worl
         _say(fdb, world.repo.id, issue.number, world.owner, f"c{n}")
     whole = fdb.issues.comments.list(world.repo.id, issue.number, limit=100).items
     assert [c.body for c in whole] == [f"c{n}" for n in range(7)]
-    assert len({c.created_at for c in whole}) == 3
+    assert len({c.created_at for c in whole}) < len(whole)  # ties on the sort key
     paged = every_page(
         lambda cursor: fdb.issues.comments.list(world.repo.id, issue.number, limit=2, cursor=cursor)
     )

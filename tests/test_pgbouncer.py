@@ -1,0 +1,276 @@
+"""Through PgBouncer in transaction mode: the settings the README's recipe gives, verified.
+
+Each test starts its own ``pgbouncer`` on a free 127.0.0.1 port, in front of the test server
+(TCP or unix socket), and stops it at the end. Skipped, with the reason, where the binary is
+missing; ``.ci/run`` installs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from forge_db import AsyncForgeDB, ForgeDB, Misconfigured, Unavailable
+from forge_db.config import parse_url
+from forge_db.meta import Meta
+from forge_db.query import AsyncRunner, Query, SyncRunner, nothing, read
+
+
+def _pgbouncer_binary() -> str | None:
+    # Debian installs it in /usr/sbin, which a non-root PATH may lack.
+    found = shutil.which("pgbouncer")
+    candidates = [found] if found else []
+    candidates += ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
+PGBOUNCER = _pgbouncer_binary()
+pytestmark = pytest.mark.skipif(
+    PGBOUNCER is None,
+    reason="pgbouncer is not installed (apt-get install -y pgbouncer; .ci/run does it as root)",
+)
+
+
+@dataclass(frozen=True)
+class Bouncer:
+    """A running PgBouncer: where clients connect, and its log for diagnosis."""
+
+    port: int
+    log: Path
+
+    def url(self, dbname: str, user: str = "postgres") -> str:
+        """URL of ``dbname`` through this bouncer."""
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _server_user(host: str) -> tuple[int, int] | None:
+    """Who pgbouncer runs as: it refuses root, and must reach the server's socket."""
+    if os.geteuid() != 0:
+        return None
+    if host.startswith("/"):
+        # The owner of the socket directory is the server's own user, who can always reach it.
+        info = os.stat(host)
+        return info.st_uid, info.st_gid
+    for name in ("postgres", "nobody"):
+        with contextlib.suppress(KeyError):
+            entry = pwd.getpwnam(name)
+            return entry.pw_uid, entry.pw_gid
+    pytest.skip("pgbouncer refuses to run as root, and there is no postgres or nobody user")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@contextlib.contextmanager
+def running_pgbouncer(
+    server_url: str, *, login: str | None = None, pool_size: int = 4, extra: str = ""
+) -> Iterator[Bouncer]:
+    """Run PgBouncer in transaction mode in front of ``server_url``'s server."""
+    assert PGBOUNCER is not None
+    info = parse_url(server_url)
+    host = str(info.get("host") or "/var/run/postgresql").split(",")[0]
+    port = str(info.get("port") or "5432").split(",")[0]
+    user = login or str(info.get("user") or "postgres")
+    run_as = _server_user(host)
+    workdir = Path(tempfile.mkdtemp(prefix="forge-db-pgbouncer-"))
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        if run_as is not None:
+            os.chown(workdir, *run_as)
+        for _attempt in range(3):  # a free port can be taken before pgbouncer binds it
+            listen = _free_port()
+            config = workdir / "pgbouncer.ini"
+            config.write_text(
+                f"""
+[databases]
+* = host={host} port={port} user={user}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {listen}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+default_pool_size = {pool_size}
+max_client_conn = 100
+server_login_retry = 1
+logfile = {workdir}/pgbouncer.log
+pidfile = {workdir}/pgbouncer.pid
+{extra}
+"""
+            )
+            log = workdir / "pgbouncer.log"
+            owner: dict[str, Any] = {}
+            if run_as is not None:
+                os.chown(config, *run_as)
+                owner = {"user": run_as[0], "group": run_as[1], "extra_groups": []}
+            process = subprocess.Popen(
+                [PGBOUNCER, str(config)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                **owner,
+            )
+            deadline = time.monotonic() + 20
+            while process.poll() is None and not _listening(listen):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            if process.poll() is None and _listening(listen):
+                break
+            process.kill()
+            process.wait()
+            process = None
+        if process is None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            pytest.fail(f"pgbouncer did not start; its log ends:\n{tail}")
+        yield Bouncer(listen, log)
+    finally:
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _dbname(database_url: str) -> str:
+    return str(parse_url(database_url)["dbname"])
+
+
+class Sleep(Meta[SyncRunner]):
+    """An operation that runs for as long as it is told."""
+
+    @read
+    def sleep(self, seconds: float) -> Query[None]:
+        """Sleep on the server."""
+        return Query("SELECT pg_sleep(%s)", (seconds,), nothing)
+
+
+class AsyncSleep(Meta[AsyncRunner]):
+    @read
+    def sleep(self, seconds: float) -> Query[None]:
+        """Sleep on the server."""
+        return Query("SELECT pg_sleep(%s)", (seconds,), nothing)
+
+
+@pytest.fixture
+def timeout_role(forge_db_admin: psycopg.Connection) -> Iterator[str]:
+    """A login role whose sessions start with a 1 s statement_timeout, set on the server."""
+    role = f"forge_db_bouncer_{secrets.token_hex(4)}"
+    ident = sql.Identifier(role)
+    forge_db_admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(ident))
+    forge_db_admin.execute(sql.SQL("ALTER ROLE {} SET statement_timeout = '1s'").format(ident))
+    try:
+        yield role
+    finally:
+        forge_db_admin.execute(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE usename = %s",
+            (role,),
+        )
+        forge_db_admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+
+
+def test_default_statement_timeout_through_pgbouncer_names_the_setting_to_change(
+    database_url: str,
+) -> None:
+    with running_pgbouncer(database_url) as bouncer, pytest.raises(Misconfigured) as info:
+        ForgeDB.connect(bouncer.url(_dbname(database_url)), prepared_statements=False)
+    assert info.value.field == "statement_timeout"
+    assert "statement_timeout=None" in str(info.value)
+    assert "ALTER ROLE" in str(info.value)
+
+
+def test_statement_timeout_dropped_by_the_pooler_is_refused(database_url: str) -> None:
+    # With the parameter ignored PgBouncer connects, and the session has no timeout at all.
+    ignoring = "ignore_startup_parameters = options"
+    with running_pgbouncer(database_url, extra=ignoring) as bouncer:
+        url = bouncer.url(_dbname(database_url))
+        with pytest.raises(Misconfigured) as info:
+            ForgeDB.connect(url, prepared_statements=False, statement_timeout=5)
+    assert info.value.field == "statement_timeout"
+    assert "5000 ms" in str(info.value)
+
+
+def test_statement_timeout_applies_through_pgbouncer(database_url: str, timeout_role: str) -> None:
+    with running_pgbouncer(database_url, login=timeout_role, pool_size=2) as bouncer:
+        url = bouncer.url(_dbname(database_url))
+        options: dict[str, Any] = {"prepared_statements": False, "statement_timeout": None}
+        with ForgeDB.connect(url, max_size=3, **options) as db:
+            # Every server connection the bouncer opens logs in as the role, timeout and all.
+            assert {db.meta.session_settings().statement_timeout for _ in range(6)} == {"1s"}
+            with pytest.raises(Unavailable, match="statement_timeout"):
+                Sleep(db.meta._runner).sleep(3)
+            assert db.meta.server_version_num() > 0
+
+
+@pytest.mark.anyio
+async def test_async_statement_timeout_applies_through_pgbouncer(
+    database_url: str, timeout_role: str
+) -> None:
+    with running_pgbouncer(database_url, login=timeout_role) as bouncer:
+        url = bouncer.url(_dbname(database_url))
+        adb = await AsyncForgeDB.connect(url, prepared_statements=False, statement_timeout=None)
+        try:
+            assert (await adb.meta.session_settings()).statement_timeout == "1s"
+            with pytest.raises(Unavailable, match="statement_timeout"):
+                await AsyncSleep(adb.meta._runner).sleep(3)
+        finally:
+            await adb.close()
+
+
+def test_prepared_statements_through_pgbouncer_raise_one_clear_error(database_url: str) -> None:
+    # One server connection for both clients: the second one's _pg3_0 is already taken.
+    with running_pgbouncer(database_url, pool_size=1) as bouncer:
+        url = bouncer.url(_dbname(database_url))
+        options: dict[str, Any] = {"statement_timeout": None, "min_size": 1, "max_size": 1}
+        with ForgeDB.connect(url, **options) as first, ForgeDB.connect(url, **options) as second:
+            for _ in range(5):
+                first.meta.server_version_num()
+            with pytest.raises(Misconfigured) as info:
+                for _ in range(5):
+                    second.meta.database_name()
+    assert info.value.field == "prepared_statements"
+    assert "prepared_statements=False" in str(info.value)
+
+
+def test_clients_sharing_pgbouncer_get_their_own_results_without_prepared_statements(
+    database_url: str, server_version_num: int
+) -> None:
+    dbname = _dbname(database_url)
+    with running_pgbouncer(database_url, pool_size=1) as bouncer:
+        url = bouncer.url(dbname)
+        options: dict[str, Any] = {"prepared_statements": False, "statement_timeout": None}
+        with ForgeDB.connect(url, **options) as first, ForgeDB.connect(url, **options) as second:
+            for _ in range(10):
+                assert first.meta.server_version_num() == server_version_num
+                assert second.meta.database_name() == dbname
+            with first.transaction(isolation="SERIALIZABLE", read_only=True) as tx:
+                settings = tx.meta.session_settings()
+    assert settings.transaction_isolation == "serializable"
+    assert settings.transaction_read_only is True
