@@ -98,9 +98,36 @@ class Misconfigured(Unavailable):
 _CONSTRAINT_MESSAGES: dict[str, str] = {}
 
 
-def register_constraint_messages(messages: Mapping[str, str]) -> None:
-    """Give unique and check constraints a human meaning used in error messages."""
+def register_constraint_messages(
+    messages: Mapping[str, str], *, fields: Mapping[str, str] | None = None
+) -> None:
+    """Give constraints a human meaning for error messages, and the input each one checks.
+
+    A CHECK refusal carries no column in PostgreSQL's report; ``fields`` names the parameter
+    to report for constraints whose name does not already say it (``<table>_<column>_check``).
+    """
     _CONSTRAINT_MESSAGES.update(messages)
+    _CONSTRAINT_FIELDS.update(fields or {})
+
+
+_CONSTRAINT_FIELDS: dict[str, str] = {}
+_CHECK_NAME = re.compile(r"(?P<column>[a-z_]+)_check")
+
+
+def _checked_field(constraint: str | None, table: str | None, column: str | None) -> str | None:
+    """The input a failed CHECK is about: the reported column, the registered field, or the
+    column its conventional name ``<table>_<column>_check`` spells."""
+    if column:
+        return column
+    if not constraint:
+        return None
+    if constraint in _CONSTRAINT_FIELDS:
+        return _CONSTRAINT_FIELDS[constraint]
+    if table and constraint.startswith(table + "_"):
+        match = _CHECK_NAME.fullmatch(constraint[len(table) + 1 :])
+        if match:
+            return match["column"]
+    return None
 
 
 # Custom SQLSTATEs raised by the schema's functions and triggers: class FD, third letter
@@ -279,7 +306,8 @@ def translate(
         return NotFound(_foreign_key_message(exc))
     if isinstance(exc, pgerrors.CheckViolation):
         meaning = _constraint_meaning(diag.constraint_name, diag.table_name)
-        return InvalidInput(f"invalid value: {meaning}", field=diag.column_name)
+        field = _checked_field(diag.constraint_name, diag.table_name, diag.column_name)
+        return InvalidInput(f"invalid value: {meaning}", field=field)
     if isinstance(exc, pgerrors.NotNullViolation):
         return InvalidInput(f"{diag.column_name or 'a value'} is required", field=diag.column_name)
     if sqlstate.startswith("22"):  # data exceptions: bad encoding, overflow, invalid text

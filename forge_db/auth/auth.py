@@ -47,7 +47,16 @@ DEFAULT_SESSION_IDLE: Final = timedelta(days=7)
 DEFAULT_SESSION_MAX_AGE: Final = timedelta(days=30)
 DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=1)
 
-Domain = Annotated[str, Text(253, min_length=1, single_line=True, sample="forge.example")]
+def _no_spaces(domain: str) -> str:
+    if any(c.isspace() for c in domain):
+        raise ValueError("must not contain spaces")
+    return domain
+
+
+Domain = Annotated[
+    str,
+    Text(253, min_length=1, controls=False, refine=_no_spaces, sample="forge.example"),
+]
 UserAgent = Annotated[str, Text(1024, sample="agent")]
 Scheme = Annotated[str, Text(32, min_length=1, single_line=True, sample="https")]
 Uri = Annotated[str, Text(2048, min_length=1, single_line=True, sample="https://forge.example")]

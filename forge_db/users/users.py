@@ -22,7 +22,8 @@ register_constraint_messages(
             "usernames eth-<16 hex> and eth-<31 base-36> are reserved to the wallet they name"
         ),
         "users_display_name_check": "display name: at most 255 characters",
-    }
+    },
+    fields={"users_username_reserved_check": "username"},
 )
 
 _FIND_BY_USERNAME: Final = f"SELECT {USER_COLUMNS} FROM users WHERE lower(username) = lower(%s)"
