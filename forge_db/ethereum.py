@@ -114,7 +114,6 @@ _CHAIN_ID = re.compile(r"[0-9]{1,20}")
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+\-][0-9]{2}:[0-9]{2})"
 )
-_ANY = re.compile(".*")
 _PREAMBLE = " wants you to sign in with your Ethereum account:"
 
 # Lengths the specification leaves to implementers: generous for real clients, finite for abuse.
