@@ -51,9 +51,10 @@ def test_every_emoji_of_the_vocabulary_is_accepted(
     fdb: ForgeDB, public_world: World, emoji: Any
 ) -> None:
     w = public_world
-    assert fdb.collaboration.reactions.toggle(
+    added = fdb.collaboration.reactions.toggle(
         w.repo.id, actor_id=w.reader.id, emoji=emoji, issue_number=1
     )
+    assert added is True
     assert _issue_reactions(fdb, w) == {emoji: 1}
 
 
@@ -239,9 +240,10 @@ def test_reacting_on_a_locked_issue_needs_write(
                 w.repo.id, actor_id=actor.id, emoji="eyes", comment_id=w.comment.id
             )
     assert snapshot() == before
-    assert fdb.collaboration.reactions.toggle(
+    added = fdb.collaboration.reactions.toggle(
         w.repo.id, actor_id=w.writer.id, emoji="eyes", issue_number=1
     )
+    assert added is True
     assert _issue_reactions(fdb, w) == {"eyes": 1}
 
 

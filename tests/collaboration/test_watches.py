@@ -57,7 +57,8 @@ def test_a_level_outside_the_vocabulary_is_invalid_input(
 
 def test_a_reader_of_a_private_repository_may_watch_it(fdb: ForgeDB, private_world: World) -> None:
     w = private_world
-    assert fdb.collaboration.watches.set(w.repo.id, actor_id=w.reader.id, level="watching")
+    level = fdb.collaboration.watches.set(w.repo.id, actor_id=w.reader.id, level="watching")
+    assert level == "watching"
     assert fdb.collaboration.watches.get(w.repo.id, viewer_id=w.reader.id) == "watching"
 
 
