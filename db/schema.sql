@@ -631,6 +631,11 @@ BEGIN
         RAISE EXCEPTION 'repository % not found', p_repository_id
             USING ERRCODE = 'FDN01', TABLE = 'repositories';
     END IF;
+    -- An inactive account reads a public repository like anyone, but acts on none.
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_actor_id AND active) THEN
+        RAISE EXCEPTION 'user % is not an active account', p_actor_id
+            USING ERRCODE = 'FDP01', TABLE = 'users';
+    END IF;
     IF v_level < v_needed THEN
         RAISE EXCEPTION 'repository %: this needs the % role', p_repository_id, p_role
             USING ERRCODE = 'FDP01', TABLE = 'repositories';
@@ -644,7 +649,7 @@ END
 $$;
 
 COMMENT ON FUNCTION guard_repository(bigint, bigint, text, boolean) IS
-    'Guard at the head of every actor-checked statement: returns the repository id, or raises FDN01 (the actor cannot see it: a private repository is never revealed), FDP01 (role below p_role) or FDC01 (p_writes and the repository is archived).';
+    'Guard at the head of every actor-checked statement: returns the repository id, or raises FDN01 (the actor cannot see it: a private repository is never revealed), FDP01 (the actor is not an active account, or holds a role below p_role) or FDC01 (p_writes and the repository is archived).';
 
 CREATE FUNCTION require_author_or_role(p_repository_id bigint, p_actor_id bigint,
                                        p_author_id bigint, p_role text, p_action text)
@@ -776,6 +781,24 @@ COMMENT ON TABLE renamed_branches IS
 
 -- The resolver of the comment above: follows old -> new through renamed_branches, at most 16
 -- hops (a chain longer than that, or a cycle from renames back and forth, stops there).
+-- A bookmark that takes a name ends any rename recorded from that name, so resolving a name and
+-- getting the bookmark of that name always agree (a live bookmark wins over an old rename).
+CREATE FUNCTION bookmarks_forget_shadowed_renames() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    DELETE FROM renamed_branches
+     WHERE repository_id = NEW.repository_id AND old_name = NEW.name;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION bookmarks_forget_shadowed_renames() IS
+    'AFTER INSERT/UPDATE OF name on bookmarks: a live bookmark of a name removes the rename recorded from that name, so resolve_ref_name() never sends a live name elsewhere.';
+
+CREATE TRIGGER bookmarks_forget_shadowed_renames AFTER INSERT OR UPDATE OF name ON bookmarks
+    FOR EACH ROW EXECUTE FUNCTION bookmarks_forget_shadowed_renames();
+
 CREATE FUNCTION resolve_ref_name(p_repository_id bigint, p_name text) RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
 AS $$

@@ -39,6 +39,11 @@ BEGIN
         RAISE EXCEPTION 'repository % not found', p_repository_id
             USING ERRCODE = 'FDN01', TABLE = 'repositories';
     END IF;
+    -- An inactive account reads a public repository like anyone, but acts on none.
+    IF NOT EXISTS (SELECT 1 FROM users WHERE id = p_actor_id AND active) THEN
+        RAISE EXCEPTION 'user % is not an active account', p_actor_id
+            USING ERRCODE = 'FDP01', TABLE = 'users';
+    END IF;
     IF v_level < v_needed THEN
         RAISE EXCEPTION 'repository %: this needs the % role', p_repository_id, p_role
             USING ERRCODE = 'FDP01', TABLE = 'repositories';
@@ -52,7 +57,7 @@ END
 $$;
 
 COMMENT ON FUNCTION guard_repository(bigint, bigint, text, boolean) IS
-    'Guard at the head of every actor-checked statement: returns the repository id, or raises FDN01 (the actor cannot see it: a private repository is never revealed), FDP01 (role below p_role) or FDC01 (p_writes and the repository is archived).';
+    'Guard at the head of every actor-checked statement: returns the repository id, or raises FDN01 (the actor cannot see it: a private repository is never revealed), FDP01 (the actor is not an active account, or holds a role below p_role) or FDC01 (p_writes and the repository is archived).';
 
 CREATE FUNCTION require_author_or_role(p_repository_id bigint, p_actor_id bigint,
                                        p_author_id bigint, p_role text, p_action text)

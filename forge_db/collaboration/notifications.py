@@ -84,13 +84,17 @@ class Notifications(Namespace[R]):
 
     @write
     def mark_read(self, notification_id: Id, *, actor_id: Id) -> Query[bool]:
-        """Mark one of the actor's notifications read; ``False`` if it was read or is not theirs."""
+        """Mark one of the actor's notifications read; ``False`` if it was read or is not theirs.
+
+        Like the lists, it sees only notifications of repositories the actor can still read.
+        """
         return Query(
-            """
-            UPDATE notifications SET read_at = now()
-            WHERE id = %s AND user_id = %s AND read_at IS NULL
+            f"""
+            UPDATE notifications n SET read_at = now()
+            WHERE n.id = %(notification_id)s AND n.user_id = %(actor_id)s AND n.read_at IS NULL
+              AND {readable("n.repository_id", "%(actor_id)s")}
             """,
-            (notification_id, actor_id),
+            {"notification_id": notification_id, "actor_id": actor_id},
             affected,
         )
 
@@ -98,10 +102,11 @@ class Notifications(Namespace[R]):
     def mark_all_read(self, *, actor_id: Id, repository_id: Id | None = None) -> Query[int]:
         """Mark every unread notification read (of one repository, if given); return how many."""
         return Query(
-            """
-            UPDATE notifications SET read_at = now()
-            WHERE user_id = %(actor_id)s AND read_at IS NULL
-              AND (%(repository_id)s::bigint IS NULL OR repository_id = %(repository_id)s)
+            f"""
+            UPDATE notifications n SET read_at = now()
+            WHERE n.user_id = %(actor_id)s AND n.read_at IS NULL
+              AND (%(repository_id)s::bigint IS NULL OR n.repository_id = %(repository_id)s)
+              AND {readable("n.repository_id", "%(actor_id)s")}
             """,
             {"actor_id": actor_id, "repository_id": repository_id},
             rowcount,

@@ -148,12 +148,10 @@ class Bookmarks(Namespace[R]):
                 WHERE b.repository_id = guard.id AND b.name = %(old)s
                 RETURNING {returned}
             ), recorded AS (
+                -- A rename recorded from the new name goes with the schema's trigger.
                 INSERT INTO renamed_branches (repository_id, old_name, new_name)
                 SELECT repository_id, %(old)s, %(new)s FROM renamed
                 ON CONFLICT (repository_id, old_name) DO UPDATE SET new_name = EXCLUDED.new_name
-            ), unshadowed AS (
-                DELETE FROM renamed_branches rb USING renamed
-                WHERE rb.repository_id = renamed.repository_id AND rb.old_name = %(new)s
             )
             SELECT {_COLUMNS} FROM renamed
             """,
