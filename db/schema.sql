@@ -121,6 +121,21 @@ $$;
 COMMENT ON FUNCTION raise_error(text, text) IS
     'Raises an error of class FD (FDN01 not found, FDA01 already exists, FDC01 conflict, FDI01 invalid input, FDP01 permission denied) with the message given; usable inside expressions. Never returns.';
 
+-- A refusal of bad input from inside a statement that names the input, as a check in Python
+-- would: InvalidInput with its field, so callers (and HTTP 422 bodies) know which one.
+
+CREATE FUNCTION raise_invalid(p_field text, p_message text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'FDI01', COLUMN = p_field,
+        MESSAGE = p_field || ': ' || coalesce(p_message, 'is not valid');
+END
+$$;
+
+COMMENT ON FUNCTION raise_invalid(text, text) IS
+    'Raises FDI01 (invalid input) naming the input p_field (reported as the error''s column) with the message "<p_field>: <p_message>"; usable inside expressions like raise_error(). Never returns.';
+
 -- Git/jj reference names (bookmarks, branches): the rules of git check-ref-format that matter
 -- for safety, so a name is always usable as a ref, a URL segment and a CLI argument.
 CREATE FUNCTION is_valid_ref_name(p_name text) RETURNS boolean
@@ -661,7 +676,9 @@ BEGIN
        OR has_repository_role(p_repository_id, p_actor_id, p_role) THEN
         RETURN true;
     END IF;
-    RAISE EXCEPTION 'only the author or a % may %', p_role, p_action
+    RAISE EXCEPTION 'only the author or a % may %',
+            CASE p_role WHEN 'read' THEN 'reader' WHEN 'write' THEN 'writer' ELSE p_role END,
+            p_action
         USING ERRCODE = 'FDP01', TABLE = 'repositories';
 END
 $$;

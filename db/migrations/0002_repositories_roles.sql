@@ -69,7 +69,9 @@ BEGIN
        OR has_repository_role(p_repository_id, p_actor_id, p_role) THEN
         RETURN true;
     END IF;
-    RAISE EXCEPTION 'only the author or a % may %', p_role, p_action
+    RAISE EXCEPTION 'only the author or a % may %',
+            CASE p_role WHEN 'read' THEN 'reader' WHEN 'write' THEN 'writer' ELSE p_role END,
+            p_action
         USING ERRCODE = 'FDP01', TABLE = 'repositories';
 END
 $$;

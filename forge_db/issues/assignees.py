@@ -41,7 +41,7 @@ class Assignees(Namespace[R]):
             ), checked AS (
                 SELECT t.* FROM target t
                 WHERE CASE WHEN (SELECT count(*) FROM eligible) < cardinality(%(user_ids)s::bigint[])
-                           THEN raise_error('FDI01', 'user_ids: some cannot see this repository')
+                           THEN raise_invalid('user_ids', 'some cannot see this repository')
                                 IS NULL
                            ELSE true END
             ), added AS (
@@ -93,9 +93,12 @@ class Assignees(Namespace[R]):
                 WHERE ia.repository_id = t.repository_id AND ia.issue_id = t.id
                   AND ia.user_id = ANY(%(user_ids)s::bigint[])
                 RETURNING ia.user_id
+            ), touched AS (
+                UPDATE issues i SET updated_at = now() FROM target t WHERE i.id = t.id
+                RETURNING i.*
             )
             SELECT {detail_columns(assignees=assignees_json)}
-            FROM target i {ISSUE_FROM}
+            FROM touched i {ISSUE_FROM}
             """,
             {
                 "repository_id": repository_id,

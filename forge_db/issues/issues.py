@@ -172,10 +172,10 @@ class Issues(Namespace[R]):
                 SELECT guard.id,
                        CASE WHEN (SELECT count(*) FROM chosen_labels)
                                  < cardinality(%(labels)s::text[])
-                            THEN raise_error('FDI01', 'labels: some are not labels of this repository')
+                            THEN raise_invalid('labels', 'some are not labels of this repository')
                             WHEN (SELECT count(*) FROM chosen_assignees)
                                  < cardinality(%(assignees)s::bigint[])
-                            THEN raise_error('FDI01', 'assignees: some cannot see this repository')
+                            THEN raise_invalid('assignees', 'some cannot see this repository')
                        END AS refused
                 FROM guard
             ), target AS (

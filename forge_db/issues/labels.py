@@ -156,7 +156,7 @@ class Labels(Namespace[R]):
             ), checked AS (
                 SELECT t.* FROM target t
                 WHERE CASE WHEN (SELECT count(*) FROM wanted) < cardinality(%(add)s::text[])
-                           THEN raise_error('FDI01', 'labels: some are not labels of this repository')
+                           THEN raise_invalid('add', 'some are not labels of this repository')
                                 IS NULL
                            ELSE true END
             ), attached AS (

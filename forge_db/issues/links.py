@@ -41,9 +41,11 @@ _REF: Final = (
 )
 
 
-def _pair(repository_id: int, actor_id: int, a: int, b: int, what: str) -> dict[str, Any]:
+def _pair(
+    repository_id: int, actor_id: int, a: int, b: int, what: str, field: str
+) -> dict[str, Any]:
     if a == b:
-        raise InvalidInput(f"an issue cannot {what} itself", field="number")
+        raise InvalidInput(f"an issue cannot {what} itself", field=field)
     return {"repository_id": repository_id, "actor_id": actor_id, "a": a, "b": b}
 
 
@@ -62,7 +64,7 @@ class Links(Namespace[R]):
             SELECT repository_id, a_id, b_id FROM pair
             ON CONFLICT DO NOTHING
             """,
-            _pair(repository_id, actor_id, blocking, blocked, "block"),
+            _pair(repository_id, actor_id, blocking, blocked, "block", "blocked"),
             affected,
         )
 
@@ -78,7 +80,7 @@ class Links(Namespace[R]):
             WHERE d.repository_id = p.repository_id AND d.blocking_issue_id = p.a_id
               AND d.blocked_issue_id = p.b_id
             """,
-            _pair(repository_id, actor_id, blocking, blocked, "block"),
+            _pair(repository_id, actor_id, blocking, blocked, "block", "blocked"),
             affected,
         )
 
@@ -92,7 +94,7 @@ class Links(Namespace[R]):
             SELECT repository_id, a_id, b_id FROM pair
             ON CONFLICT (repository_id, parent_issue_id, child_issue_id) DO NOTHING
             """,
-            _pair(repository_id, actor_id, parent, child, "be a subtask of"),
+            _pair(repository_id, actor_id, parent, child, "be a subtask of", "child"),
             affected,
         )
 
@@ -108,7 +110,7 @@ class Links(Namespace[R]):
             WHERE s.repository_id = p.repository_id AND s.parent_issue_id = p.a_id
               AND s.child_issue_id = p.b_id
             """,
-            _pair(repository_id, actor_id, parent, child, "be a subtask of"),
+            _pair(repository_id, actor_id, parent, child, "be a subtask of", "child"),
             affected,
         )
 

@@ -87,7 +87,7 @@ class Pins(Namespace[R]):
                                  WHERE p.repository_id = guard.id)
                                 = cardinality(%(numbers)s::bigint[])
                            THEN true
-                           ELSE raise_error('FDI01', 'numbers must list exactly the pinned issues')
+                           ELSE raise_invalid('numbers', 'must list exactly the pinned issues')
                                 IS NULL END
             ), moved AS (
                 UPDATE pinned_issues p SET position = w.position
