@@ -19,7 +19,8 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from ipaddress import ip_address
-from typing import Annotated, Any, Final, Literal
+from types import NoneType, UnionType
+from typing import Annotated, Any, Final, Literal, Union, get_args, get_origin
 
 from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
@@ -57,6 +58,7 @@ __all__ = [
     "OptionalLine",
     "RefName",
     "RefPattern",
+    "Refused",
     "RepoName",
     "Role",
     "Rule",
@@ -65,6 +67,7 @@ __all__ = [
     "Unset",
     "Username",
     "WalletAddress",
+    "compile_check",
 ]
 
 _BIGINT: Final = 2**63
@@ -81,8 +84,17 @@ class Unset(enum.Enum):
 UNSET: Final = Unset.UNSET
 
 
-def _refuse(message: str) -> PydanticCustomError:
-    return PydanticCustomError("forge_db", message)
+class Refused(ValueError):
+    """A value outside its annotated type; ``where`` locates it inside a list (``[2]``)."""
+
+    def __init__(self, message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+
+
+def _refuse(message: str) -> Refused:
+    return Refused(message)
 
 
 class Rule:
@@ -91,13 +103,20 @@ class Rule:
     sample: Any = None
 
     def check(self, value: Any) -> Any:
-        """The value to use, or raise ``PydanticCustomError`` saying what is wrong."""
+        """The value to use, or raise :class:`Refused` saying what is wrong."""
         raise NotImplementedError
+
+    def _validate(self, value: Any) -> Any:
+        try:
+            return self.check(value)
+        except Refused as exc:
+            raise PydanticCustomError("forge_db", exc.message) from None
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(self.check)
+        # The same rules serve pydantic models that use these types.
+        return core_schema.no_info_plain_validator_function(self._validate)
 
 
 class _Id(Rule):
@@ -272,20 +291,31 @@ class ListOf(Rule):
         self.sample = [item.sample]
 
     def check(self, value: Any) -> list[Any]:
-        if type(value) not in (list, tuple, set, frozenset):
+        if type(value) not in _SEQUENCES:
             raise _refuse("must be a list")
         if len(value) > self.limit:
             raise _refuse(f"holds more than {self.limit} values")
-        items = [self.item.check(v) for v in value]
+        check = self.item.check
+        try:
+            items = [check(element) for element in value]
+        except Refused:
+            for index, element in enumerate(value):  # the rare path: find which one
+                try:
+                    check(element)
+                except Refused as exc:
+                    raise Refused(exc.message, f"[{index}]{exc.where}") from None
+            raise
         if self.fold:
             items = [v.lower() for v in items]
-        unique = list(dict.fromkeys(items))
+        unique = list(dict.fromkeys(items)) if len(items) > 1 else items
         if not self.repeats and len(unique) != len(items):
             raise _refuse("must not hold a value twice")
-        items = unique
-        if len(items) < self.at_least:
+        if len(unique) < self.at_least:
             raise _refuse(f"must hold at least {self.at_least} value(s)")
-        return items
+        return unique
+
+
+_SEQUENCES: Final = frozenset({list, tuple, set, frozenset})
 
 
 def _no_double_dots(name: str) -> str:
@@ -410,3 +440,128 @@ Color = Annotated[
     ),
 ]
 """A ``#rrggbb`` colour (stored lowercase, with the ``#``)."""
+
+
+# --- checking arguments ------------------------------------------------------------------------
+
+Check = Callable[[Any], Any]
+
+
+def _literal_check(allowed: tuple[Any, ...]) -> Check:
+    choices = frozenset(allowed)
+    kinds = frozenset(type(a) for a in allowed)
+    shown = ", ".join(repr(a) for a in allowed)
+
+    def run(value: Any) -> Any:
+        if type(value) not in kinds or value not in choices:
+            raise Refused(f"must be one of {shown}")
+        return value
+
+    return run
+
+
+def _exact(kind: type, what: str) -> Check:
+    def run(value: Any) -> Any:
+        if type(value) is not kind:
+            raise Refused(f"must be {what}")
+        return value
+
+    return run
+
+
+def _number(value: Any) -> Any:
+    if type(value) not in (int, float) or value != value or value in (float("inf"), float("-inf")):
+        raise Refused("must be a finite number")
+    return value
+
+
+def _union_check(members: list[Check], allows_none: bool, allows_unset: bool) -> Check:
+    if len(members) == 1 and allows_none and not allows_unset:
+        (only,) = members
+
+        def optional(value: Any) -> Any:
+            return None if value is None else only(value)
+
+        return optional
+
+    def run(value: Any) -> Any:
+        if value is None and allows_none:
+            return None
+        if value is UNSET and allows_unset:
+            return value
+        first: Refused | None = None
+        for member in members:
+            try:
+                return member(value)
+            except Refused as exc:
+                first = first or exc
+        raise first or Refused("has no allowed value")
+
+    return run
+
+
+_COLLECTIONS: Final[dict[Any, str]] = {
+    list: "a list",
+    set: "a set",
+    frozenset: "a set",
+    tuple: "a tuple",
+}
+
+
+def _collection_check(kind: Any, item: Check) -> Check:
+    name = _COLLECTIONS[kind]
+
+    def run(value: Any) -> Any:
+        if type(value) is not kind:
+            raise Refused(f"must be {name}")
+        checked: list[Any] = []
+        element: Any
+        for index, element in enumerate(value):
+            try:
+                checked.append(item(element))
+            except Refused as exc:
+                raise Refused(exc.message, f"[{index}]{exc.where}") from None
+        return kind(checked)
+
+    return run
+
+
+def _passthrough(value: Any) -> Any:
+    return value
+
+
+def compile_check(annotation: Any) -> Check:
+    """The check of one parameter's annotation: the value to use, or ``Refused``.
+
+    Knows the vocabulary's ``Annotated[..., Rule]`` types, ``Literal``, unions (with ``None``
+    and ``UNSET``), real ``bool``/``int``/``str``/``float``, and lists, sets and tuples of those;
+    anything else is taken as given (the operation's own code checks it).
+    """
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        base, *extras = get_args(annotation)
+        rules = [extra for extra in extras if isinstance(extra, Rule)]
+        return rules[0].check if rules else compile_check(base)
+    if origin is Literal:
+        return _literal_check(get_args(annotation))
+    if origin in (Union, UnionType):
+        members = get_args(annotation)
+        checks = [compile_check(m) for m in members if m is not NoneType and m is not Unset]
+        return _union_check(checks, NoneType in members, Unset in members)
+    if origin in (list, set, frozenset):
+        (item,) = get_args(annotation) or (Any,)
+        return _collection_check(origin, compile_check(item))
+    if origin is tuple:
+        item = get_args(annotation)[0] if get_args(annotation) else Any
+        return _collection_check(tuple, compile_check(item))
+    if annotation is bool:
+        return _exact(bool, "true or false")
+    if annotation is int:
+        return _exact(int, "an integer")
+    if annotation is str:
+        return _exact(str, "text")
+    if annotation is float:
+        return _number
+    if annotation is NoneType:
+        return _union_check([], True, False)
+    return _passthrough

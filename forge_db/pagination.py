@@ -84,12 +84,13 @@ def _key_kind(annotation: Any) -> type:
 class Keyset(Generic[M]):
     """The order of a list: ``model``'s ``fields``, ending with a unique one (the row id)."""
 
-    __slots__ = ("fields", "kinds", "model")
+    __slots__ = ("_rows", "fields", "kinds", "model")
 
     def __init__(self, model: type[M], *fields: str) -> None:
         self.model = model
         self.fields = fields
         self.kinds = tuple(_key_kind(model.model_fields[f].annotation) for f in fields)
+        self._rows = many(model)
 
     def after(self, cursor: str | None, scope: Sequence[Any]) -> list[Any]:
         """The sort key a cursor points after (``None`` for each field on the first page).
@@ -150,7 +151,7 @@ class Keyset(Generic[M]):
 
     def page(self, limit: int, scope: Sequence[Any]) -> Shape[Page[M]]:
         """Shape for a keyset query that fetched ``limit + 1`` rows: a page and its next cursor."""
-        rows_to_models = many(self.model)
+        rows_to_models = self._rows
 
         def convert(result: Result) -> Page[M]:
             items = rows_to_models.convert(result)

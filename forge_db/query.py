@@ -25,6 +25,7 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
+from types import MappingProxyType
 from typing import (
     Any,
     Concatenate,
@@ -44,9 +45,10 @@ from typing import (
 import psycopg
 from psycopg import pq
 from psycopg import sql as pgsql
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, validate_call
+from pydantic import BaseModel, TypeAdapter
 
 from .errors import InvalidInput, NotFound, schema_function_named, translate
+from .inputs import Refused, compile_check
 
 __all__ = [
     "AsyncBound",
@@ -164,9 +166,12 @@ def _list_adapter(model: type[M]) -> TypeAdapter[list[M]]:
     return TypeAdapter(list[model])  # type: ignore[valid-type]
 
 
-def model_columns(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:
+@cache
+def model_columns(model: type[BaseModel], prefix: str = "") -> Mapping[str, Any]:
     """The columns a statement must return for ``model``: one per field, by name."""
-    return {prefix + name: field.annotation for name, field in model.model_fields.items()}
+    return MappingProxyType(
+        {prefix + name: field.annotation for name, field in model.model_fields.items()}
+    )
 
 
 def one(model: type[M], missing: str) -> Shape[M]:
@@ -388,49 +393,52 @@ def walk(owner: type[Any], prefix: str = "db") -> Iterator[tuple[str, operation[
 
 
 N = TypeVar("N", bound=Namespace[Any])
-_CALL_ERRORS: Final = frozenset(
-    {
-        "missing_argument",
-        "missing_keyword_only_argument",
-        "missing_positional_only_argument",
-        "unexpected_keyword_argument",
-        "unexpected_positional_argument",
-        "multiple_argument_values",
-    }
-)
-_STRICT: Final = ConfigDict(strict=True, arbitrary_types_allowed=True)
 
 
 def _checked(build: Callable[..., Query[T]]) -> Callable[..., Query[T]]:
-    """``build`` with every argument checked against its annotation first (pydantic, strict).
+    """``build`` with every argument checked against its annotation first.
 
-    A refused value becomes ``InvalidInput`` naming the parameter; a call that does not fit the
-    signature at all stays a ``TypeError``, as for any Python function.
+    Each parameter's annotation (``forge_db.inputs``: ``Id``, ``Title``, ``Literal[...]``, ...)
+    is compiled once into a check, and a wrapper with ``build``'s very signature is generated
+    around them (as ``dataclasses`` generates ``__init__``), so Python binds the arguments and
+    a call that does not fit the signature is the usual ``TypeError``. A refused value becomes
+    ``InvalidInput`` naming the parameter. No value is coerced: a string is no list, ``"no"``
+    is no bool, ``True`` no id.
     """
-    validated = validate_call(config=_STRICT)(build)
-    names = list(inspect.signature(build).parameters)
-
-    @functools.wraps(build)
-    def checked(*args: Any, **kwargs: Any) -> Query[T]:
-        try:
-            return validated(*args, **kwargs)
-        except ValidationError as exc:
-            raise _refusal(exc, names, build.__name__) from None
-
+    signature = inspect.signature(build)
+    hints = get_type_hints(build, include_extras=True)
+    scope: dict[str, Any] = {"_build": build, "_Refused": Refused, "_refused": _refused}
+    head, lines, call = ["_namespace"], [], ["_namespace"]
+    keyword_only = False
+    for name, parameter in list(signature.parameters.items())[1:]:
+        scope[f"_check_{name}"] = compile_check(hints.get(name, Any))
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and not keyword_only:
+            head.append("*")
+            keyword_only = True
+        if parameter.default is inspect.Parameter.empty:
+            head.append(name)
+        else:
+            scope[f"_default_{name}"] = parameter.default
+            head.append(f"{name}=_default_{name}")
+        lines.append(f"        _field = {name!r}; {name} = _check_{name}({name})")
+        call.append(f"{name}={name}" if keyword_only else name)
+    source = "\n".join(
+        [
+            f"def {build.__name__}({', '.join(head)}):",
+            "    try:",
+            *(lines or ["        pass"]),
+            "    except _Refused as _exc:",
+            "        raise _refused(_field, _exc) from None",
+            f"    return _build({', '.join(call)})",
+        ]
+    )
+    exec(compile(source, f"<checked {build.__qualname__}>", "exec"), scope)  # noqa: S102 - text made here from a signature
+    checked: Callable[..., Query[T]] = functools.wraps(build)(scope[build.__name__])
     return checked
 
 
-def _refusal(exc: ValidationError, names: list[str], operation_name: str) -> Exception:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    head = first["loc"][0] if first["loc"] else ""
-    field = names[head] if isinstance(head, int) and head < len(names) else str(head)
-    if first["type"] in _CALL_ERRORS:
-        return TypeError(f"{operation_name}(): {first['msg'].lower()}: {field}")
-    where = "".join(f"[{part}]" for part in first["loc"][1:])
-    message = first["msg"]
-    if first["type"] == "forge_db":  # our own rules read as a sentence: "limit must be ..."
-        return InvalidInput(f"{field}{where} {message}", field=field)
-    return InvalidInput(f"{field}{where}: {message[:1].lower()}{message[1:]}", field=field)
+def _refused(field: str, exc: Refused) -> InvalidInput:
+    return InvalidInput(f"{field}{exc.where} {exc.message}", field=field)
 
 
 class operation(Generic[N, P, T]):

@@ -47,6 +47,7 @@ DEFAULT_SESSION_IDLE: Final = timedelta(days=7)
 DEFAULT_SESSION_MAX_AGE: Final = timedelta(days=30)
 DEFAULT_CLOCK_SKEW: Final = timedelta(minutes=1)
 
+
 def _no_spaces(domain: str) -> str:
     if any(c.isspace() for c in domain):
         raise ValueError("must not contain spaces")

@@ -42,21 +42,7 @@ def _missing(repository_id: int, comment_id: int) -> str:
     return f"comment {comment_id} not found in repository {repository_id}"
 
 
-class Comments(Namespace[R]):
-    """Comments on issues; a locked issue takes comments from writers only."""
-
-    @write
-    def create(
-        self, repository_id: Id, number: Id, *, actor_id: Id, body: CommentBody
-    ) -> Query[Comment]:
-        """Comment on issue ``#number`` (anyone who can read; only writers if it is locked).
-
-        In the same statement: ``@mentions`` are recorded, and the issue's participants (its
-        author, assignees, earlier commenters), the mentioned users and the repository's
-        watchers are notified, if they can read the repository.
-        """
-        return Query(
-            f"""
+_CREATE: Final = f"""
             WITH guard AS (
                 {guard("read")}
             ), target AS (
@@ -91,7 +77,24 @@ class Comments(Namespace[R]):
             SELECT c.id, c.repository_id, c.issue_id, c.author_id, au.username AS author, c.body,
                    c.edited_at, c.deleted_at, c.created_at, c.updated_at, '{{}}'::json AS reactions
             FROM created c LEFT JOIN users au ON au.id = c.author_id
-            """,
+            """
+
+
+class Comments(Namespace[R]):
+    """Comments on issues; a locked issue takes comments from writers only."""
+
+    @write
+    def create(
+        self, repository_id: Id, number: Id, *, actor_id: Id, body: CommentBody
+    ) -> Query[Comment]:
+        """Comment on issue ``#number`` (anyone who can read; only writers if it is locked).
+
+        In the same statement: ``@mentions`` are recorded, and the issue's participants (its
+        author, assignees, earlier commenters), the mentioned users and the repository's
+        watchers are notified, if they can read the repository.
+        """
+        return Query(
+            _CREATE,
             {
                 "repository_id": repository_id,
                 "number": number,

@@ -115,50 +115,14 @@ _GET: Final = f"""
 """
 
 
-def _missing(repository_id: int, number: int) -> str:
-    return f"issue #{number} not found in repository {repository_id}"
-
-
-class Issues(Namespace[R]):
-    """Issues; ``comments``, ``labels``, ``milestones``, ``assignees``, ``links`` and ``pins``
-    are their parts."""
-
-    comments: Comments[R]
-    labels: Labels[R]
-    milestones: Milestones[R]
-    assignees: Assignees[R]
-    links: Links[R]
-    pins: Pins[R]
-
-    @write
-    def create(
-        self,
-        repository_id: Id,
-        *,
-        actor_id: Id,
-        title: Title,
-        body: Body = "",
-        labels: Names | None = None,
-        assignees: IdList | None = None,
-        milestone_id: Id | None = None,
-    ) -> Query[Issue]:
-        """Open an issue: its number, labels, assignees, mentions and notifications, at once.
-
-        Anyone who can read the repository may open one; labels, assignees and a milestone need
-        the write role. Labels are names of the repository's labels; assignees must be able to
-        see the repository. ``@mentions`` in the body (outside code) notify the users they name.
-        """
-        label_names = labels or []
-        assignee_ids = assignees or []
-        if len(assignee_ids) > _MAX_ASSIGNEES:
-            raise InvalidInput(f"assignees: at most {_MAX_ASSIGNEES}", field="assignees")
-        curated = bool(label_names or assignee_ids or milestone_id is not None)
-        labels_json = """coalesce((SELECT json_agg(json_build_object('id', id, 'name', name,
-                            'color', color) ORDER BY lower(name)) FROM chosen_labels), '[]')"""
-        assignees_json = """coalesce((SELECT json_agg(json_build_object('id', id, 'username',
-                            username) ORDER BY lower(username)) FROM chosen_assignees), '[]')"""
-        return Query(
-            f"""
+@lru_cache(maxsize=2)
+def _create_sql(curated: bool) -> str:
+    """The statement that opens an issue; labels, assignees or a milestone need the write role."""
+    labels_json = """coalesce((SELECT json_agg(json_build_object('id', id, 'name', name,
+                        'color', color) ORDER BY lower(name)) FROM chosen_labels), '[]')"""
+    assignees_json = """coalesce((SELECT json_agg(json_build_object('id', id, 'username',
+                        username) ORDER BY lower(username)) FROM chosen_assignees), '[]')"""
+    return f"""
             WITH guard AS (
                 {guard("write" if curated else "read")}
             ), chosen_labels AS (
@@ -208,7 +172,76 @@ class Issues(Namespace[R]):
                    i.body, NULL::bigint AS duplicate_of, i.edited_at, '{{}}'::json AS reactions
             FROM target i
             LEFT JOIN users au ON au.id = i.author_id
-            """,
+            """
+
+
+def _missing(repository_id: int, number: int) -> str:
+    return f"issue #{number} not found in repository {repository_id}"
+
+
+_SEARCH: Final = f"""
+            WITH q AS (
+                SELECT to_tsquery('simple', coalesce(%(tsquery)s, '')) AS query
+            ), hits AS (
+                SELECT i.id,
+                       CASE WHEN i.number = ANY(%(numbers)s::bigint[]) THEN 2.0
+                            ELSE ts_rank_cd(i.search_vector, q.query, 32)::float8 END AS rank
+                FROM issues i, q
+                WHERE i.repository_id = %(repository_id)s
+                  AND (%(state)s = 'all' OR i.state = %(state)s)
+                  AND ((%(tsquery)s::text IS NOT NULL AND i.search_vector @@ q.query)
+                       OR i.number = ANY(%(numbers)s::bigint[]))
+                  AND {readable()}
+            ), page AS (
+                -- Rank every match, but build rows (labels, author) only for one page.
+                SELECT id, rank FROM hits
+                WHERE %(after_rank)s::float8 IS NULL
+                   OR (rank, id) < (%(after_rank)s::float8, %(after_id)s::bigint)
+                ORDER BY rank DESC, id DESC
+                LIMIT %(limit)s
+            )
+            SELECT {ISSUE_SUMMARY}, p.rank
+            FROM page p JOIN issues i ON i.id = p.id {ISSUE_FROM}
+            ORDER BY p.rank DESC, i.id DESC
+            """
+
+
+class Issues(Namespace[R]):
+    """Issues; ``comments``, ``labels``, ``milestones``, ``assignees``, ``links`` and ``pins``
+    are their parts."""
+
+    comments: Comments[R]
+    labels: Labels[R]
+    milestones: Milestones[R]
+    assignees: Assignees[R]
+    links: Links[R]
+    pins: Pins[R]
+
+    @write
+    def create(
+        self,
+        repository_id: Id,
+        *,
+        actor_id: Id,
+        title: Title,
+        body: Body = "",
+        labels: Names | None = None,
+        assignees: IdList | None = None,
+        milestone_id: Id | None = None,
+    ) -> Query[Issue]:
+        """Open an issue: its number, labels, assignees, mentions and notifications, at once.
+
+        Anyone who can read the repository may open one; labels, assignees and a milestone need
+        the write role. Labels are names of the repository's labels; assignees must be able to
+        see the repository. ``@mentions`` in the body (outside code) notify the users they name.
+        """
+        label_names = labels or []
+        assignee_ids = assignees or []
+        if len(assignee_ids) > _MAX_ASSIGNEES:
+            raise InvalidInput(f"assignees: at most {_MAX_ASSIGNEES}", field="assignees")
+        curated = bool(label_names or assignee_ids or milestone_id is not None)
+        return Query(
+            _create_sql(curated),
             {
                 "repository_id": repository_id,
                 "actor_id": actor_id,
@@ -312,31 +345,7 @@ class Issues(Namespace[R]):
         after_rank, after_id = _BY_RANK.after(cursor, scope)
         # A number match outranks every text match (text ranks stay below 1).
         return Query(
-            f"""
-            WITH q AS (
-                SELECT to_tsquery('simple', coalesce(%(tsquery)s, '')) AS query
-            ), hits AS (
-                SELECT i.id,
-                       CASE WHEN i.number = ANY(%(numbers)s::bigint[]) THEN 2.0
-                            ELSE ts_rank_cd(i.search_vector, q.query, 32)::float8 END AS rank
-                FROM issues i, q
-                WHERE i.repository_id = %(repository_id)s
-                  AND (%(state)s = 'all' OR i.state = %(state)s)
-                  AND ((%(tsquery)s::text IS NOT NULL AND i.search_vector @@ q.query)
-                       OR i.number = ANY(%(numbers)s::bigint[]))
-                  AND {readable()}
-            ), page AS (
-                -- Rank every match, but build rows (labels, author) only for one page.
-                SELECT id, rank FROM hits
-                WHERE %(after_rank)s::float8 IS NULL
-                   OR (rank, id) < (%(after_rank)s::float8, %(after_id)s::bigint)
-                ORDER BY rank DESC, id DESC
-                LIMIT %(limit)s
-            )
-            SELECT {ISSUE_SUMMARY}, p.rank
-            FROM page p JOIN issues i ON i.id = p.id {ISSUE_FROM}
-            ORDER BY p.rank DESC, i.id DESC
-            """,
+            _SEARCH,
             {
                 "repository_id": repository_id,
                 "tsquery": tsquery,
