@@ -8,17 +8,23 @@
 CREATE FUNCTION notification_recipients(p_repository_id bigint, p_actor_id bigint,
                                         p_user_ids bigint[], p_reasons text[])
 RETURNS TABLE (user_id bigint, reason text)
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
 AS $$
-    SELECT DISTINCT ON (c.user_id) c.user_id, c.reason
-      FROM unnest(p_user_ids, p_reasons) WITH ORDINALITY AS c (user_id, reason, rank)
-      JOIN users AS u ON u.id = c.user_id AND u.active
-     WHERE c.user_id IS DISTINCT FROM p_actor_id
-       AND NOT EXISTS (SELECT 1 FROM watches AS w
-                        WHERE w.user_id = c.user_id AND w.repository_id = p_repository_id
-                          AND w.level = 'ignoring')
-       AND can_read_repository(p_repository_id, c.user_id)
-     ORDER BY c.user_id, c.rank
+#variable_conflict use_column
+BEGIN
+    -- PL/pgSQL keeps this query's plan for the session; an SQL function's would be made anew
+    -- on every call of a statement that cannot inline it.
+    RETURN QUERY
+        SELECT DISTINCT ON (c.user_id) c.user_id, c.reason
+          FROM unnest(p_user_ids, p_reasons) WITH ORDINALITY AS c (user_id, reason, rank)
+          JOIN users AS u ON u.id = c.user_id AND u.active
+         WHERE c.user_id IS DISTINCT FROM p_actor_id
+           AND NOT EXISTS (SELECT 1 FROM watches AS w
+                            WHERE w.user_id = c.user_id AND w.repository_id = p_repository_id
+                              AND w.level = 'ignoring')
+           AND can_read_repository(p_repository_id, c.user_id)
+         ORDER BY c.user_id, c.rank;
+END
 $$;
 
 COMMENT ON FUNCTION notification_recipients(bigint, bigint, bigint[], text[]) IS
