@@ -34,5 +34,7 @@ def fan_out(
                  s.repository_id, {actor},
                  ARRAY(SELECT c.user_id FROM {candidates} c ORDER BY c.priority, c.user_id),
                  ARRAY(SELECT c.reason FROM {candidates} c ORDER BY c.priority, c.user_id)) r
+        -- Most events tell no one: then the function is not even called.
+        WHERE EXISTS (SELECT 1 FROM {candidates})
         RETURNING user_id
     )"""
