@@ -303,6 +303,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         if action.default in (None, False, argparse.SUPPRESS) or action.help is None:
             return action.help
+        if "(default:" in action.help:  # spelled out already
+            return action.help
         return super()._get_help_string(action)
 
 
@@ -316,7 +318,7 @@ def _global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> 
     def default(value: Any) -> Any:
         return argparse.SUPPRESS if after_command else value
 
-    shown_timeout = f" (default: {migrations.DEFAULT_CONNECT_TIMEOUT:g})" if after_command else ""
+    shown_timeout = f" (default: {migrations.DEFAULT_CONNECT_TIMEOUT:g})"
     parser.add_argument(
         "--url",
         default=default(None),
@@ -326,6 +328,7 @@ def _global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> 
         "--data-dir",
         type=Path,
         default=default(None),
+        metavar="DIR",
         help="embedded server data directory (default: FORGE_DB_DATA_DIR, else the user data dir)",
     )
     parser.add_argument(
