@@ -202,7 +202,7 @@ def _kept_log(run_dir: Path) -> Path:
 
 
 def _stop_run(
-    config: pytest.Config, session: pytest.Session | None, message: str, detail: str
+    config: pytest.Config, session: pytest.Session, message: str, detail: str
 ) -> NoReturn:
     """End the run with one message instead of an error for every test that is left.
 
@@ -210,7 +210,7 @@ def _stop_run(
     (the controller would see it crash): it fails this test with ``detail`` and asks the run to
     stop after it, and the controller reports ``message`` once (exit status 2).
     """
-    if session is None or _is_controller(config):
+    if _is_controller(config):
         pytest.exit(f"forge_db: {message}", returncode=3)
     session.shouldstop = f"forge_db: {message}"
     pytest.fail(f"forge_db: {detail}", pytrace=False)
