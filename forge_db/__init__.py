@@ -5,6 +5,13 @@
 ...     db.meta.server_version()
 """
 
+from importlib import metadata as _metadata
+
+try:
+    __version__: str = _metadata.version("forge-db")
+except _metadata.PackageNotFoundError:  # imported from a checkout that was never installed
+    __version__ = "0+unknown"
+
 from .config import Settings
 from .database import AsyncForgeDB, AsyncTransaction, ForgeDB, Transaction
 from .errors import (
@@ -36,4 +43,5 @@ __all__ = [
     "Settings",
     "Transaction",
     "Unavailable",
+    "__version__",
 ]

@@ -1,11 +1,14 @@
 """``forge-db demo``: build a small, realistic forge and show it working.
 
 The demo lives in its own database (``forge_demo`` by default) on the chosen server, dropped and
-rebuilt on every run, so it never touches an application's data.
+rebuilt on every run, so it never touches an application's data: the database is marked as the
+demo's when it is created, and the demo refuses to drop one without that mark, a system
+database, or the database its URL points at.
 """
 
 from __future__ import annotations
 
+import getpass
 import random
 import sys
 import time
@@ -18,13 +21,17 @@ import psycopg
 from psycopg import sql as pgsql
 
 from . import migrations
-from .config import parse_url, with_dbname
+from .config import parse_url, target_of, with_dbname
 from .database import ForgeDB, Transaction
-from .errors import InvalidInput, translate
+from .errors import Conflict, InvalidInput, translate
 from .repositories.models import Repository
 from .users.models import User
 
-__all__ = ["DemoSummary", "build_demo", "run_demo"]
+__all__ = ["DEMO_MARK", "DemoSummary", "build_demo", "run_demo"]
+
+# The comment on a database the demo created; only a database carrying it is ever dropped.
+DEMO_MARK: Final = "forge_db demo database, rebuilt by `forge-db demo`"
+_SYSTEM_DATABASES: Final = ("postgres", "template0", "template1")
 
 USERS: Final = ("alice", "bob", "carol", "dave", "eve", "merge-agent")
 COMPONENTS: Final = (
@@ -90,38 +97,74 @@ class DemoSummary:
 
 
 class _Progress:
-    """A one-line progress bar on a terminal, plain lines elsewhere."""
+    """A one-line progress bar on a terminal; elsewhere a line at each quarter reached."""
 
     def __init__(self, total: int, out: TextIO) -> None:
         self.total = total
         self.done = 0
         self.out = out
         self.live = out.isatty()
-        self.shown = -1
+        self.shown = 0 if not self.live else -1
 
     def advance(self, amount: int = 1) -> None:
         self.done += amount
         percent = self.done * 100 // self.total
-        if percent == self.shown or (not self.live and percent % 25):
+        if self.live:
+            if percent != self.shown:
+                self.shown = percent
+                end = "\r" if self.done < self.total else "\n"
+                self._write(percent, end)
             return
-        self.shown = percent
+        # Steps may jump past a quarter (3000 issues in steps of 100 never land on 25%):
+        # print every quarter passed, so a log always shows 25, 50, 75 and 100.
+        for quarter in range(self.shown + 25, percent - percent % 25 + 1, 25):
+            self.shown = quarter
+            self._write(quarter, "\n")
+
+    def _write(self, percent: int, end: str) -> None:
         filled = percent * 30 // 100
         bar = "#" * filled + "-" * (30 - filled)
-        end = "\r" if self.live and self.done < self.total else "\n"
         self.out.write(f"building the demo forge [{bar}] {percent:3d}% {end}")
         self.out.flush()
 
 
 @contextmanager
 def _fresh_database(url: str, name: str) -> Iterator[str]:
-    admin_url = with_dbname(url, parse_url(url).get("dbname") or "postgres")
+    """Create database ``name`` marked as the demo's, dropping first one the demo made."""
+    info = parse_url(url)
+    own = str(info.get("dbname") or info.get("user") or getpass.getuser())
+    if name in _SYSTEM_DATABASES:
+        raise InvalidInput(
+            f"{name!r} is a system database; the demo never drops it: choose another --database",
+            field="database",
+        )
+    if name == own:
+        raise InvalidInput(
+            f"{name!r} is the database the URL points at; the demo builds its own: "
+            "choose another --database",
+            field="database",
+        )
     ident = pgsql.Identifier(name)
     try:
+        admin_url = migrations.with_connect_timeout(with_dbname(url, own))
         with psycopg.connect(admin_url, autocommit=True) as admin:
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            row = admin.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                (name,),
+            ).fetchone()
+            if row is not None:
+                if row[0] != DEMO_MARK:
+                    raise Conflict(
+                        f"database {name!r} exists and was not created by forge-db demo; "
+                        "refusing to drop it: choose another --database"
+                    )
+                admin.execute(pgsql.SQL("DROP DATABASE {} WITH (FORCE)").format(ident))
             admin.execute(pgsql.SQL("CREATE DATABASE {}").format(ident))
+            admin.execute(
+                pgsql.SQL("COMMENT ON DATABASE {} IS {}").format(ident, pgsql.Literal(DEMO_MARK))
+            )
     except psycopg.Error as exc:
-        raise translate(exc) from exc
+        raise translate(exc, target=target_of(url)) from exc
     yield with_dbname(url, name)
 
 

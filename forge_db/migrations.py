@@ -4,6 +4,10 @@ The SQL lives in ``db/`` of the source tree and ships inside the wheel as ``forg
 so an installed package migrates without a checkout. Migrating or rolling back holds a
 PostgreSQL advisory lock for the whole run, so processes that start at once apply each
 migration exactly once.
+
+Reading never writes: ``status``, ``check`` and the dry runs read yoyo's bookkeeping table when
+it exists and never create it. Every connection gives up after the URL's ``connect_timeout``,
+else after the library's default (5 s).
 """
 
 from __future__ import annotations
@@ -15,19 +19,26 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import psycopg
+from psycopg import errors as pgerrors
 from psycopg import sql as pgsql
 
-from .config import parse_url, target_of, with_dbname
-from .errors import InvalidInput, Unavailable, translate
+from .config import Settings, parse_url, target_of, with_dbname
+from .errors import ForgeDBError, InvalidInput, PermissionDenied, translate
 
 __all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "SYSTEM_DATABASES",
+    "Drift",
     "MigrationState",
     "catalog",
     "check",
+    "create_database",
     "diff_catalogs",
+    "drift",
+    "ensure_resettable",
     "load_schema",
     "migrate",
     "migrations_dir",
@@ -36,7 +47,11 @@ __all__ = [
     "schema_path",
     "sql_root",
     "status",
+    "with_connect_timeout",
 ]
+
+DEFAULT_CONNECT_TIMEOUT: Final[float] = Settings.model_fields["connect_timeout"].default
+SYSTEM_DATABASES: Final = ("postgres", "template0", "template1")
 
 # pg_advisory_lock key: "forge_db migrate" folded into a bigint; any fixed value would do.
 MIGRATION_LOCK_KEY: Final = 0x666F7267655F6462
@@ -60,6 +75,38 @@ def schema_path() -> Path:
 def migrations_dir() -> Path:
     """Path of the yoyo migrations directory."""
     return sql_root() / "migrations"
+
+
+def with_connect_timeout(url: str, seconds: float | None = None) -> str:
+    """``url`` with libpq's ``connect_timeout`` set to ``seconds`` (whole, at least 2).
+
+    With ``seconds=None`` a timeout already in the URL is kept, else the library default applies.
+    A URL stays a URL, so that it can still be printed and pasted.
+    """
+    info = parse_url(url)
+    if seconds is None:
+        if str(info.get("connect_timeout") or "").strip():
+            return url
+        seconds = DEFAULT_CONNECT_TIMEOUT
+    value = str(max(2, round(seconds)))
+    if "://" not in url:
+        return psycopg.conninfo.make_conninfo(url, connect_timeout=value)
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [(k, v) for k, v in query if k != "connect_timeout"] + [("connect_timeout", value)]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/")))
+
+
+def _connect(url: str, *, read_only: bool = False) -> psycopg.Connection[Any]:
+    """A connection that gives up in time; ``read_only`` ones cannot write even by mistake."""
+    url = with_connect_timeout(url)
+    try:
+        conn = psycopg.connect(url, autocommit=not read_only)
+    except psycopg.Error as exc:
+        raise translate(exc, target=target_of(url)) from exc
+    if read_only:
+        conn.read_only = True
+    return conn
 
 
 def yoyo_url(url: str) -> str:
@@ -90,10 +137,7 @@ def yoyo_url(url: str) -> str:
 
 @contextmanager
 def _advisory_lock(url: str) -> Iterator[psycopg.Connection[Any]]:
-    try:
-        conn = psycopg.connect(url, autocommit=True)
-    except psycopg.Error as exc:
-        raise translate(exc, target=target_of(url)) from exc
+    conn = _connect(url)
     with conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
@@ -107,7 +151,7 @@ def _backend(url: str) -> Iterator[Any]:
     from yoyo import get_backend
 
     try:
-        backend = get_backend(yoyo_url(url))
+        backend = get_backend(yoyo_url(with_connect_timeout(url)))
     except psycopg.Error as exc:
         raise translate(exc, target=target_of(url)) from exc
     try:
@@ -122,23 +166,50 @@ def _read() -> Any:
     return read_migrations(str(migrations_dir()))
 
 
+def _applied(conn: psycopg.Connection[Any]) -> dict[str, datetime]:
+    """Applied migrations (yoyo's hash of the id, when), read without creating any table."""
+    found = conn.execute("SELECT to_regclass('_yoyo_migration') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return {}
+    rows = conn.execute("SELECT migration_hash, applied_at_utc FROM _yoyo_migration").fetchall()
+    return {row[0]: row[1].replace(tzinfo=UTC) for row in rows}
+
+
+def _applied_at(url: str) -> dict[str, datetime]:
+    with _connect(url, read_only=True) as conn:
+        try:
+            return _applied(conn)
+        except psycopg.Error as exc:
+            raise translate(exc, target=target_of(url)) from exc
+
+
 def migrate(url: str, *, dry_run: bool = False) -> list[str]:
-    """Apply pending migrations; return their ids (only list them with ``dry_run``)."""
+    """Apply pending migrations; return their ids (``dry_run`` lists them and writes nothing)."""
+    if dry_run:
+        applied = _applied_at(url)
+        return [m.id for m in _read() if m.hash not in applied]
     with _advisory_lock(url), _backend(url) as backend, backend.lock():
         pending = backend.to_apply(_read())
         ids = [m.id for m in pending]
-        if not dry_run and ids:
+        if ids:
             _run(backend.apply_migrations, pending, url)
         return ids
 
 
 def rollback(url: str, *, everything: bool = False, dry_run: bool = False) -> list[str]:
-    """Roll back the newest applied migration (or all); return their ids, newest first."""
+    """Roll back the newest applied migration (or all); return their ids, newest first.
+
+    ``dry_run`` lists them and writes nothing.
+    """
+    if dry_run:
+        applied = _applied_at(url)
+        ids = [m.id for m in reversed(list(_read())) if m.hash in applied]
+        return ids if everything else ids[:1]
     with _advisory_lock(url), _backend(url) as backend, backend.lock():
-        applied = backend.to_rollback(_read())
-        chosen = applied if everything else applied[:1]
+        applied_migrations = backend.to_rollback(_read())
+        chosen = applied_migrations if everything else applied_migrations[:1]
         ids = [m.id for m in chosen]
-        if not dry_run and ids:
+        if ids:
             _run(backend.rollback_migrations, chosen, url)
         return ids
 
@@ -160,17 +231,9 @@ class MigrationState:
 
 
 def status(url: str) -> list[MigrationState]:
-    """Every known migration, in order, with whether it is applied."""
-    with _backend(url) as backend:
-        migrations = _read()
-        applied_hashes = set(backend.get_applied_migration_hashes())
-        applied_at: dict[str, datetime] = {}
-        if applied_hashes:
-            cursor = backend.execute("SELECT migration_id, applied_at_utc FROM _yoyo_migration", {})
-            applied_at = {row[0]: row[1].replace(tzinfo=UTC) for row in cursor.fetchall()}
-        return [
-            MigrationState(m.id, m.hash in applied_hashes, applied_at.get(m.id)) for m in migrations
-        ]
+    """Every known migration, in order, with whether it is applied (writes nothing)."""
+    applied = _applied_at(url)
+    return [MigrationState(m.id, m.hash in applied, applied.get(m.hash)) for m in _read()]
 
 
 # --- drift -----------------------------------------------------------------------------------
@@ -311,16 +374,32 @@ def load_schema(conn: psycopg.Connection[Any], path: Path | None = None) -> None
         conn.execute(text.encode())
 
 
+def _may_create_databases(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute(
+        "SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user"
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _no_createdb(conn: psycopg.Connection[Any], why: str) -> PermissionDenied:
+    return PermissionDenied(
+        f"role {conn.info.user!r} may not create databases (it needs CREATEDB), {why}"
+    )
+
+
 @contextmanager
 def scratch_database(url: str, prefix: str = "forge_db_scratch") -> Iterator[str]:
     """Create an empty database on ``url``'s server for the block's duration; yield its URL."""
     name = f"{prefix}_{secrets.token_hex(6)}"
-    try:
-        admin = psycopg.connect(url, autocommit=True)
-    except psycopg.Error as exc:
-        raise translate(exc, target=target_of(url)) from exc
-    with admin:
-        admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+    target = target_of(url)
+    with _connect(url) as admin:
+        try:
+            admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        except pgerrors.InsufficientPrivilege as exc:
+            why = f"and a scratch database on the server of {target} is needed for this"
+            raise _no_createdb(admin, why) from exc
+        except psycopg.Error as exc:
+            raise translate(exc, target=target) from exc
         try:
             yield with_dbname(url, name)
         finally:
@@ -331,44 +410,146 @@ def scratch_database(url: str, prefix: str = "forge_db_scratch") -> Iterator[str
 
 def schema_catalog(url: str, path: Path | None = None) -> Catalog:
     """The catalog that ``schema.sql`` produces, built in a scratch database on ``url``'s server."""
-    with scratch_database(url, "forge_db_check") as scratch, psycopg.connect(scratch) as conn:
-        load_schema(conn, path)
-        return catalog(conn)
+    with scratch_database(url, "forge_db_check") as scratch, _connect(scratch) as conn:
+        try:
+            load_schema(conn, path)
+            return catalog(conn)
+        except psycopg.Error as exc:
+            raise translate(exc, target=target_of(scratch)) from exc
+
+
+def live_catalog(url: str) -> Catalog:
+    """The catalog of the database at ``url``, read in a read-only transaction."""
+    with _connect(url, read_only=True) as conn:
+        try:
+            return catalog(conn)
+        except psycopg.Error as exc:
+            raise translate(exc, target=target_of(url)) from exc
 
 
 def check(url: str, *, schema: Path | None = None) -> list[str]:
     """Differences between the live database at ``url`` and ``schema.sql``; empty if none."""
     expected = schema_catalog(url, schema)
-    try:
-        with psycopg.connect(url) as conn:
+    return diff_catalogs(expected, live_catalog(url))
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What ``forge-db check`` found: whether there is a schema at all, and how it differs."""
+
+    migrated: bool  # the database holds some of the forge schema; if not, nothing was compared
+    pending: list[str] | None  # migrations not applied yet; None if the role may not read that
+    differences: list[str]  # from schema.sql, as check() gives them
+
+    @property
+    def drifted(self) -> bool:
+        """Whether the live schema is not the one ``schema.sql`` describes."""
+        return not self.migrated or bool(self.differences)
+
+
+def drift(url: str, *, schema: Path | None = None) -> Drift:
+    """Compare the database at ``url`` with ``schema.sql``; an empty database is not compared."""
+    pending: list[str] | None = None
+    with _connect(url, read_only=True) as conn:
+        try:
             actual = catalog(conn)
-    except psycopg.Error as exc:
-        raise translate(exc, target=target_of(url)) from exc
-    return diff_catalogs(expected, actual)
+        except psycopg.Error as exc:
+            raise translate(exc, target=target_of(url)) from exc
+        try:
+            with conn.transaction():  # a savepoint: a role may read the catalog, not yoyo's table
+                applied = _applied(conn)
+            pending = [m.id for m in _read() if m.hash not in applied]
+        except pgerrors.InsufficientPrivilege:
+            pass
+        except psycopg.Error as exc:
+            raise translate(exc, target=target_of(url)) from exc
+    if not any(actual.values()):
+        return Drift(migrated=False, pending=pending, differences=[])
+    return Drift(True, pending, diff_catalogs(schema_catalog(url, schema), actual))
+
+
+# --- creating and resetting databases --------------------------------------------------------
+
+
+@contextmanager
+def _maintenance(url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the ``postgres`` database of ``url``'s server."""
+    with _connect(with_dbname(url, "postgres")) as admin:
+        yield admin
+
+
+def _named_database(url: str) -> str:
+    dbname = parse_url(url).get("dbname")
+    if not dbname:
+        raise InvalidInput("the URL names no database", field="url")
+    return str(dbname)
+
+
+def create_database(url: str) -> bool:
+    """Create the database ``url`` names unless it exists; ``True`` if it was created."""
+    dbname = _named_database(url)
+    target = target_of(url)
+    with _maintenance(url) as admin:
+        try:
+            if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
+                return False
+            if not _may_create_databases(admin):
+                raise _no_createdb(admin, f"and {target} does not exist")
+            admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(dbname)))
+        except (pgerrors.DuplicateDatabase, pgerrors.UniqueViolation):
+            return False  # created by someone else meanwhile
+        except psycopg.Error as exc:
+            raise translate(exc, target=target) from exc
+    return True
+
+
+def ensure_resettable(url: str) -> None:
+    """Refuse, before anything changes, a reset that must not or could not be done."""
+    dbname = _named_database(url)
+    if dbname in SYSTEM_DATABASES:
+        raise InvalidInput(f"refusing to reset the system database {dbname!r}", field="url")
+    with _maintenance(url) as admin:
+        if not _may_create_databases(admin):
+            raise _no_createdb(admin, f"so it cannot reset {target_of(url)}; nothing was dropped")
 
 
 def reset_database(url: str) -> None:
-    """Drop and recreate the database ``url`` names, then apply every migration."""
-    info = parse_url(url)
-    dbname = info.get("dbname")
-    if not dbname:
-        raise InvalidInput("the URL names no database to reset", field="url")
-    if dbname in ("postgres", "template0", "template1"):
-        raise InvalidInput(f"refusing to reset the system database {dbname!r}", field="url")
-    maintenance = with_dbname(url, "postgres")
-    try:
-        with psycopg.connect(maintenance, autocommit=True) as admin:
-            name = pgsql.Identifier(dbname)
-            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-            admin.execute(pgsql.SQL("CREATE DATABASE {}").format(name))
-    except psycopg.Error as exc:
-        raise translate(exc, target=target_of(url)) from exc
+    """Replace the database ``url`` names with a new one, then apply every migration.
+
+    The new database is created (with the old one's owner) before the old one is dropped, so a
+    reset that cannot finish loses nothing.
+    """
+    ensure_resettable(url)
+    dbname = _named_database(url)
+    target = target_of(url)
+    name = pgsql.Identifier(dbname)
+    with _maintenance(url) as admin:
+        try:
+            row = admin.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
+            if row is None:
+                admin.execute(pgsql.SQL("CREATE DATABASE {}").format(name))
+            else:
+                _replace_database(admin, dbname, owner=str(row[0]))
+        except psycopg.Error as exc:
+            raise translate(exc, target=target) from exc
     migrate(url)
 
 
-def ensure_reachable(url: str) -> None:
-    """Raise ``Unavailable`` naming the target when ``url`` cannot be reached."""
+def _replace_database(admin: psycopg.Connection[Any], dbname: str, owner: str) -> None:
+    staging_name = f"forge_db_reset_{secrets.token_hex(6)}"
+    staging, name = pgsql.Identifier(staging_name), pgsql.Identifier(dbname)
+    admin.execute(pgsql.SQL("CREATE DATABASE {} OWNER {}").format(staging, pgsql.Identifier(owner)))
     try:
-        psycopg.connect(url, connect_timeout=5).close()
+        admin.execute(pgsql.SQL("DROP DATABASE {} WITH (FORCE)").format(name))
+    except psycopg.Error:
+        admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {}").format(staging))
+        raise
+    try:
+        admin.execute(pgsql.SQL("ALTER DATABASE {} RENAME TO {}").format(staging, name))
     except psycopg.Error as exc:
-        raise Unavailable(f"cannot connect to {target_of(url)}: {exc}") from exc
+        raise ForgeDBError(
+            f"dropped {dbname!r} but could not rename its replacement {staging_name!r} to it: "
+            f"{str(exc).strip().splitlines()[0]}"
+        ) from exc
