@@ -60,6 +60,8 @@ __all__ = [
     "Shape",
     "SyncRunner",
     "affected",
+    "alias",
+    "aliases",
     "children",
     "execute_async",
     "execute_sync",
@@ -457,9 +459,11 @@ class operation(Generic[N, P, T]):
         self.__doc__ = build.__doc__
         self.__name__ = build.__name__
         self.__wrapped__ = build
+        self.owner: type[Any] | None = None
 
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.__name__ = name
+        self.owner = owner
 
     @overload
     def __get__(self, obj: None, owner: type[Any]) -> Self: ...
@@ -473,14 +477,59 @@ class operation(Generic[N, P, T]):
     def __get__(self, obj: Any, owner: type[Any]) -> Any:
         if obj is None:
             return self
+        return self._bind(obj, self.__name__)
+
+    def _bind(self, obj: Namespace[Any], name: str) -> Any:
         bound = (AsyncBound if obj._async else Bound)(self, obj)
-        obj.__dict__[self.__name__] = bound
+        obj.__dict__[name] = bound
         return bound
 
     def query(self, namespace: Namespace[Any], *args: P.args, **kwargs: P.kwargs) -> Query[T]:
         """The query this operation would run on ``namespace``, without running it."""
         build: Callable[..., Query[T]] = self.build
         return build(namespace, *args, **kwargs)
+
+
+class alias(Generic[N, P, T]):
+    """A second name for an operation of a child namespace, kept where an issue named it.
+
+    ``create_workspace = alias(Workspaces.create)`` in the ``Jj`` class makes
+    ``db.jj.create_workspace`` the very operation ``db.jj.workspaces.create`` (one definition,
+    in ``forge_db/jj/workspaces.py``). Enumerations (:func:`walk`) list the operation once,
+    under its own name.
+    """
+
+    def __init__(self, op: operation[N, P, T]) -> None:
+        self.operation = op
+        self.name = op.__name__
+        self.__doc__ = op.__doc__
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type[Any]) -> operation[N, P, T]: ...
+
+    @overload
+    def __get__(self, obj: Namespace[SyncRunner], owner: type[Any]) -> Bound[P, T]: ...
+
+    @overload
+    def __get__(self, obj: Namespace[AsyncRunner], owner: type[Any]) -> AsyncBound[P, T]: ...
+
+    def __get__(self, obj: Any, owner: type[Any]) -> Any:
+        if obj is None:
+            return self.operation
+        return self.operation._bind(obj, self.name)
+
+
+def aliases(namespace: type[Namespace[Any]]) -> dict[str, operation[Any, Any, Any]]:
+    """The second names a namespace class gives to operations of its children."""
+    found: dict[str, operation[Any, Any, Any]] = {}
+    for klass in reversed(namespace.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, alias):
+                found[name] = value.operation
+    return found
 
 
 class Bound(Generic[P, T]):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import psycopg
 import pytest
@@ -19,6 +19,8 @@ from forge_db.query import (
     Query,
     R,
     Result,
+    alias,
+    aliases,
     many,
     one,
     operations,
@@ -257,3 +259,22 @@ def test_compact_folds_whitespace_and_drops_comments_but_not_in_literals() -> No
 
     sql = "SELECT  1 -- note\n  , '--  kept  ' , \"odd  name\"\n\tFROM t  WHERE x = 'it''s  '"
     assert compact(sql) == "SELECT 1 , '--  kept  ' , \"odd  name\" FROM t WHERE x = 'it''s  '"
+
+
+class WithAlias(Meta[R]):
+    """A namespace that keeps a child's operation under a second name."""
+
+    echoes: Echo[R]
+    echo = alias(Echo.echo)
+
+
+def test_an_alias_is_the_very_operation_of_the_child(db: ForgeDB) -> None:
+    parent: WithAlias[Any] = WithAlias(db.meta._runner)
+    assert parent.echo(7) == 7
+    assert WithAlias.echo is Echo.echo
+    assert parent.echo.operation is parent.echoes.echo.operation
+    assert aliases(WithAlias) == {"echo": Echo.echo}
+    assert "echo" not in operations(WithAlias)
+    with pytest.raises(InvalidInput) as info:
+        parent.echo(13)
+    assert info.value.field == "value"

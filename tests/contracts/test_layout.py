@@ -91,3 +91,19 @@ def test_repository_id_comes_first() -> None:
 def test_every_operation_says_what_it_does() -> None:
     silent = [path for path, op in OPERATIONS.items() if not (op.__doc__ or "").strip()]
     assert not silent, silent
+
+
+def test_an_alias_names_an_operation_of_a_child_namespace() -> None:
+    from forge_db.database import Domains
+    from forge_db.query import aliases, children
+
+    def visit(owner: type) -> list[str]:
+        wrong = []
+        for name, child in children(owner).items():
+            for alias_name, op in aliases(child).items():
+                if op.owner not in children(child).values():
+                    wrong.append(f"{name}.{alias_name} is not an operation of a child of {name}")
+            wrong += visit(child)
+        return wrong
+
+    assert not visit(Domains)
