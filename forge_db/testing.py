@@ -56,7 +56,7 @@ from . import embedded, migrations
 from .config import target_of, with_dbname
 from .database import AsyncForgeDB, ForgeDB
 from .errors import Unavailable, redact
-from .query import AsyncRunnerBase, Namespace, operation
+from .query import AsyncRunnerBase, Namespace, alias, operation
 
 __all__ = [
     "BlockingProxy",
@@ -752,7 +752,7 @@ class BlockingProxy:
             return True
         declared = inspect.getattr_static(type(self._target), name, None)
         runner = getattr(self._target, "_runner", None)
-        return isinstance(declared, operation) and isinstance(runner, AsyncRunnerBase)
+        return isinstance(declared, operation | alias) and isinstance(runner, AsyncRunnerBase)
 
     def _blocking(
         self, function: Callable[..., Any], name: str, awaitable: bool
