@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final, Literal
 
-__all__ = ["ROLES", "Role", "author_or_role", "guard", "has_role", "readable", "role_of"]
+__all__ = ["ROLES", "Role", "author_or_role", "gate", "guard", "has_role", "readable", "role_of"]
 
 Role = Literal["read", "write", "admin"]
 ROLES: Final[tuple[Role, ...]] = ("read", "write", "admin")
@@ -42,6 +42,17 @@ def guard(
         f"SELECT guard_repository({repository}, {actor}, {_role(role)}, "
         f"{'true' if writes else 'false'}) AS id"
     )
+
+
+def gate(cte: str = "guard") -> str:
+    """A condition that makes the statement run CTE ``cte`` (the guard) before anything else.
+
+    A CTE joined to the rows a DELETE or UPDATE touches is only evaluated if the plan reaches
+    it, and a plan for an empty table may not: then a stranger's delete reports "nothing
+    deleted" instead of ``NotFound``. An uncorrelated ``EXISTS`` becomes a one-time filter,
+    which the executor evaluates before it reads a single row, whatever the plan.
+    """
+    return f"EXISTS (SELECT FROM {cte})"
 
 
 def readable(repository: str = "%(repository_id)s", viewer: str = "%(viewer_id)s") -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Annotated, Final
 
-from ..access import guard, readable
+from ..access import gate, guard, readable
 from ..errors import register_constraint_messages
 from ..inputs import UNSET, Color, Id, Names, Text, Unset
 from ..query import Namespace, Query, R, affected, many, one, read, write
@@ -108,7 +108,8 @@ class Labels(Namespace[R]):
         return Query(
             f"""
             WITH guard AS ({guard("write")})
-            DELETE FROM labels l USING guard WHERE l.repository_id = guard.id AND l.id = %(label_id)s
+            DELETE FROM labels l USING guard
+            WHERE l.repository_id = guard.id AND l.id = %(label_id)s AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "label_id": label_id},
             affected,

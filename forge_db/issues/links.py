@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..access import guard, readable
+from ..access import gate, guard, readable
 from ..errors import InvalidInput, register_constraint_messages
 from ..inputs import Id
 from ..query import Namespace, Query, R, affected, one, read, write
@@ -61,7 +61,7 @@ class Links(Namespace[R]):
             f"""
             WITH guard AS ({guard("write")}), {_PAIR}
             INSERT INTO issue_dependencies (repository_id, blocking_issue_id, blocked_issue_id)
-            SELECT repository_id, a_id, b_id FROM pair
+            SELECT repository_id, a_id, b_id FROM pair WHERE {gate("pair")}
             ON CONFLICT DO NOTHING
             """,
             _pair(repository_id, actor_id, blocking, blocked, "block", "blocked"),
@@ -78,7 +78,7 @@ class Links(Namespace[R]):
             WITH guard AS ({guard("write")}), {_PAIR}
             DELETE FROM issue_dependencies d USING pair p
             WHERE d.repository_id = p.repository_id AND d.blocking_issue_id = p.a_id
-              AND d.blocked_issue_id = p.b_id
+              AND d.blocked_issue_id = p.b_id AND {gate("pair")}
             """,
             _pair(repository_id, actor_id, blocking, blocked, "block", "blocked"),
             affected,
@@ -91,7 +91,7 @@ class Links(Namespace[R]):
             f"""
             WITH guard AS ({guard("write")}), {_PAIR}
             INSERT INTO subtasks (repository_id, parent_issue_id, child_issue_id)
-            SELECT repository_id, a_id, b_id FROM pair
+            SELECT repository_id, a_id, b_id FROM pair WHERE {gate("pair")}
             ON CONFLICT (repository_id, parent_issue_id, child_issue_id) DO NOTHING
             """,
             _pair(repository_id, actor_id, parent, child, "be a subtask of", "child"),
@@ -108,7 +108,7 @@ class Links(Namespace[R]):
             WITH guard AS ({guard("write")}), {_PAIR}
             DELETE FROM subtasks s USING pair p
             WHERE s.repository_id = p.repository_id AND s.parent_issue_id = p.a_id
-              AND s.child_issue_id = p.b_id
+              AND s.child_issue_id = p.b_id AND {gate("pair")}
             """,
             _pair(repository_id, actor_id, parent, child, "be a subtask of", "child"),
             affected,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Annotated
 
-from ..access import guard, readable
+from ..access import gate, guard, readable
 from ..errors import register_constraint_messages
 from ..inputs import ID_RULE, Id, ListOf
 from ..query import Namespace, Query, R, affected, many, read, scalar, write
@@ -59,7 +59,7 @@ class Pins(Namespace[R]):
             WITH guard AS ({guard("write")})
             DELETE FROM pinned_issues p USING guard, issues i
             WHERE p.repository_id = guard.id AND i.repository_id = guard.id
-              AND i.number = %(number)s AND p.issue_id = i.id
+              AND i.number = %(number)s AND p.issue_id = i.id AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "number": number},
             affected,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Final
 
-from ..access import guard, readable
+from ..access import gate, guard, readable
 from ..errors import Conflict, InvalidInput, register_constraint_messages
 from ..inputs import CommitId, CommitIds, Id, RefName
 from ..query import (
@@ -96,7 +96,7 @@ class Bookmarks(Namespace[R]):
             f"""
             WITH guard AS ({guard("write")})
             DELETE FROM bookmarks b USING guard
-            WHERE b.repository_id = guard.id AND b.name = %(name)s
+            WHERE b.repository_id = guard.id AND b.name = %(name)s AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "name": name},
             affected,

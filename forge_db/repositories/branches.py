@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Final
 
-from ..access import guard
+from ..access import gate, guard
 from ..errors import register_constraint_messages
 from ..inputs import CommitId, Id, RefName
 from ..query import Namespace, Query, R, affected, many, one, read, write
@@ -56,7 +56,7 @@ class Branches(Namespace[R]):
             f"""
             WITH guard AS ({guard("write")})
             DELETE FROM branches b USING guard
-            WHERE b.repository_id = guard.id AND b.name = %(name)s
+            WHERE b.repository_id = guard.id AND b.name = %(name)s AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "name": name},
             affected,

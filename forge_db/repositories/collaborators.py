@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from ..access import Role, guard
+from ..access import Role, gate, guard
 from ..inputs import Id
 from ..query import Namespace, Query, R, affected, many, one, read, write
 from .models import Collaborator
@@ -52,7 +52,7 @@ class Collaborators(Namespace[R]):
             f"""
             WITH guard AS ({guard("admin")})
             DELETE FROM repository_collaborators c USING guard
-            WHERE c.repository_id = guard.id AND c.user_id = %(user_id)s
+            WHERE c.repository_id = guard.id AND c.user_id = %(user_id)s AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "user_id": user_id},
             affected,

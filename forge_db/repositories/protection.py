@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 from typing import Annotated, Final, Literal
 
-from ..access import guard
+from ..access import gate, guard
 from ..errors import register_constraint_messages
 from ..inputs import Bounded, Id, ListOf, RefName, RefPattern, Text
 from ..query import Namespace, Query, R, affected, many, one, read, write
@@ -72,7 +72,7 @@ class Protection(Namespace[R]):
             f"""
             WITH guard AS ({guard("admin")})
             DELETE FROM protected_branches p USING guard
-            WHERE p.repository_id = guard.id AND p.pattern = %(pattern)s
+            WHERE p.repository_id = guard.id AND p.pattern = %(pattern)s AND {gate()}
             """,
             {"repository_id": repository_id, "actor_id": actor_id, "pattern": pattern},
             affected,

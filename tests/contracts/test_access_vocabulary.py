@@ -120,3 +120,20 @@ def test_every_repository_write_starts_with_the_guard(statements: dict[str, list
 
 def test_the_exceptions_are_real_operations() -> None:
     assert set(_NO_REPOSITORY_FILTER) | set(_NO_GUARD) <= set(OPERATIONS)
+
+
+def test_a_guarded_write_that_reports_what_changed_runs_its_guard_first() -> None:
+    # A DELETE or UPDATE joined to its guard may never evaluate it when no row matches, and then
+    # answers a stranger "nothing changed" instead of NotFound; the gate makes it run first.
+    from forge_db.query import affected, rowcount
+
+    ungated = [
+        path
+        for path in OPERATIONS
+        for _, query in statement_variants(path)
+        if query.shape in (affected, rowcount)
+        and "guard_repository(" in str(query.sql)
+        and "EXISTS (SELECT FROM guard)" not in str(query.sql)
+        and "EXISTS (SELECT FROM pair)" not in str(query.sql)
+    ]
+    assert not ungated, sorted(set(ungated))

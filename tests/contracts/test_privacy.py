@@ -573,3 +573,23 @@ def test_no_notification_is_stored_for_a_mentioned_stranger(
         "SELECT count(*) FROM notifications WHERE user_id = %s", (world["stranger"].id,)
     ).fetchone()
     assert stored == (0,)
+
+
+def test_a_strangers_delete_on_empty_analyzed_tables_is_still_not_found(
+    fdb: ForgeDB, world: W, conn: psycopg.Connection[Any]
+) -> None:
+    # The plan for an empty, analyzed table reads it before the guard; the guard must run anyway.
+    for table in ("bookmarks", "branches", "protected_branches", "pinned_issues", "labels"):
+        conn.execute(f"DELETE FROM {table}")
+        conn.execute(f"ANALYZE {table}")
+    private, stranger = world["private"], world["stranger"]
+    attempts = [
+        lambda: fdb.repositories.bookmarks.delete(private.id, actor_id=stranger.id, name="x"),
+        lambda: fdb.repositories.branches.delete(private.id, actor_id=stranger.id, name="x"),
+        lambda: fdb.repositories.protection.delete(private.id, actor_id=stranger.id, pattern="x"),
+        lambda: fdb.issues.pins.remove(private.id, 1, actor_id=stranger.id),
+        lambda: fdb.issues.labels.delete(private.id, world["label"].id, actor_id=stranger.id),
+    ]
+    for attempt in attempts:
+        with pytest.raises(NotFound):
+            attempt()

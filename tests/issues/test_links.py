@@ -133,6 +133,23 @@ def test_removing_a_dependency_on_a_missing_issue_is_not_found(
         )
 
 
+def test_removing_a_link_to_a_missing_issue_is_not_found_whatever_the_plan(
+    fdb: ForgeDB, world: World, four: int, conn: psycopg.Connection[Any]
+) -> None:
+    # With the link tables analyzed while empty, the planner reads them first and would never
+    # reach the lookup that refuses a missing issue: the statement must run it regardless.
+    conn.execute("DELETE FROM issue_dependencies")
+    conn.execute("DELETE FROM subtasks")
+    conn.execute("ANALYZE issue_dependencies")
+    conn.execute("ANALYZE subtasks")
+    with pytest.raises(NotFound, match="#9"):
+        fdb.issues.links.remove_dependency(
+            world.repo.id, actor_id=world.owner.id, blocking=9, blocked=1
+        )
+    with pytest.raises(NotFound, match="#9"):
+        fdb.issues.links.remove_subtask(world.repo.id, actor_id=world.owner.id, parent=9, child=1)
+
+
 # --- subtasks ----------------------------------------------------------------------------------
 
 
