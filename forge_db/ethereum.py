@@ -8,7 +8,8 @@ conform is refused, never repaired.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import coincurve
@@ -24,6 +25,7 @@ __all__ = [
     "format_siwe_message",
     "parse_siwe_message",
     "recover_signer",
+    "siwe_message",
     "wallet_username",
 ]
 
@@ -282,3 +284,92 @@ def format_siwe_message(message: SiweMessage) -> str:
         lines.append("Resources:")
         lines += [f"- {resource}" for resource in message.resources]
     return "\n".join(lines)
+
+
+DEFAULT_STATEMENT: Final = "Sign in to the forge."
+# As long as a nonce lives by default: a message that outlives its nonce could not be used.
+DEFAULT_MESSAGE_TTL: Final = timedelta(minutes=10)
+_MAX_CHAIN_ID: Final = 10**20 - 1  # the ABNF's 1*DIGIT, held to what the parser accepts
+
+
+def _term(value: str | None, pattern: re.Pattern[str], field: str, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise InvalidInput(f"{field} must be {what}", field=field)
+    return value
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise InvalidInput(f"{field} must be a datetime with a time zone", field=field)
+    return value
+
+
+def siwe_message(
+    *,
+    domain: str,
+    address: str,
+    nonce: str,
+    uri: str | None = None,
+    scheme: str | None = None,
+    statement: str | None = DEFAULT_STATEMENT,
+    chain_id: int = 1,
+    issued_at: datetime | None = None,
+    expires_in: timedelta | None = DEFAULT_MESSAGE_TTL,
+    not_before: datetime | None = None,
+    request_id: str | None = None,
+    resources: Sequence[str] = (),
+) -> str:
+    """The EIP-4361 text a wallet signs to sign in to ``domain``, with sensible defaults.
+
+    ``address`` may be in any case: the message carries its EIP-55 form. ``uri`` defaults to
+    the origin (``https://<domain>/``, or the ``scheme`` given), ``issued_at`` to now in whole
+    seconds, and the message expires ``expires_in`` after it (``None``: never). A term that
+    EIP-4361 does not allow is ``InvalidInput`` naming it; what is returned parses back with
+    :func:`parse_siwe_message` to the same terms.
+    """
+    address = checksum_address(canonical_address(address, "address"))
+    _term(domain, _AUTHORITY, "domain", "a host, optionally with a port (an RFC 3986 authority)")
+    _term(scheme, _SCHEME, "scheme", "a URI scheme such as https")
+    _term(nonce, _NONCE, "nonce", "at least 8 letters or digits")
+    statement = _term(statement or None, _STATEMENT, "statement", "one line of URI characters")
+    _term(request_id, _REQUEST_ID, "request_id", "URI path characters")
+    uri = _term(uri, _URI, "uri", "an absolute URI") or f"{scheme or 'https'}://{domain}/"
+    if isinstance(resources, str):
+        raise InvalidInput(
+            "resources must be a sequence of URIs, not one string", field="resources"
+        )
+    for resource in resources:
+        _term(resource, _URI, "resources", "absolute URIs")
+    if len(resources) > MAX_RESOURCES:
+        raise InvalidInput(f"resources: at most {MAX_RESOURCES}", field="resources")
+    if type(chain_id) is not int or not 0 <= chain_id <= _MAX_CHAIN_ID:
+        raise InvalidInput("chain_id must be a whole number, 0 or more", field="chain_id")
+    issued = _aware(issued_at, "issued_at") or datetime.now(UTC).replace(microsecond=0)
+    if expires_in is not None and (
+        not isinstance(expires_in, timedelta) or expires_in <= timedelta(0)
+    ):
+        raise InvalidInput("expires_in must be a positive timedelta, or None", field="expires_in")
+    message = SiweMessage(
+        scheme=scheme,
+        domain=domain,
+        address=address,
+        statement=statement,
+        uri=uri,
+        chain_id=chain_id,
+        nonce=nonce,
+        issued_at=issued,
+        expiration_time=issued + expires_in if expires_in is not None else None,
+        not_before=_aware(not_before, "not_before"),
+        request_id=request_id,
+        resources=tuple(resources),
+    )
+    text = format_siwe_message(message)
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise InvalidInput(
+            f"the message would be longer than {MAX_MESSAGE_LENGTH} characters", field="resources"
+        )
+    return text

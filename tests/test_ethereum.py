@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from eth_account import Account
@@ -18,6 +18,7 @@ from forge_db.ethereum import (
     format_siwe_message,
     parse_siwe_message,
     recover_signer,
+    siwe_message,
 )
 
 # Published EIP-55 test vectors.
@@ -200,3 +201,84 @@ def test_arbitrary_text_never_escapes_as_another_error(text: str) -> None:
     except AuthenticationFailed as exc:
         reasons.add(exc.reason)
     assert reasons <= {"malformed_message"}
+
+
+# --- siwe_message: the public helper that builds a message to sign ------------------------------
+
+
+def test_siwe_message_parses_back_with_the_checksummed_address_and_defaults() -> None:
+    issued = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    text = siwe_message(
+        domain="forge.example", address=EIP55[0].lower(), nonce="abcdefgh1234", issued_at=issued
+    )
+    message = parse_siwe_message(text)
+    assert message.address == EIP55[0]
+    assert message.domain == "forge.example"
+    assert message.scheme is None
+    assert message.uri == "https://forge.example/"
+    assert message.chain_id == 1
+    assert message.nonce == "abcdefgh1234"
+    assert message.statement == "Sign in to the forge."
+    assert message.issued_at == issued
+    assert message.expiration_time == issued + timedelta(minutes=10)
+
+
+def test_siwe_message_issued_now_in_whole_seconds_unless_told() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    message = parse_siwe_message(siwe_message(domain="a.example", address=EIP55[1], nonce="n" * 8))
+    assert message.issued_at >= before
+    assert message.issued_at.microsecond == 0
+
+
+def test_siwe_message_with_a_scheme_puts_it_in_the_origin_and_the_default_uri() -> None:
+    text = siwe_message(
+        domain="localhost:8000", scheme="http", address=EIP55[1], nonce="abcdefgh", expires_in=None
+    )
+    message = parse_siwe_message(text)
+    assert text.startswith("http://localhost:8000 wants you to sign in")
+    assert message.uri == "http://localhost:8000/"
+    assert message.expiration_time is None
+
+
+def test_siwe_message_without_a_statement_omits_the_line() -> None:
+    text = siwe_message(domain="a.example", address=EIP55[1], nonce="abcdefgh", statement=None)
+    assert parse_siwe_message(text).statement is None
+
+
+def test_siwe_message_is_signed_and_recovered_to_its_address() -> None:
+    account = Account.create()
+    text = siwe_message(domain="a.example", address=account.address, nonce="abcdefgh")
+    signature = Account.sign_message(encode_defunct(text=text), account.key).signature
+    assert recover_signer(text, bytes(signature)) == account.address.lower()
+
+
+@pytest.mark.parametrize(
+    ("terms", "field"),
+    [
+        ({"address": "0x123"}, "address"),
+        ({"address": EIP55[0].replace("0x5a", "0x5A")}, "address"),
+        ({"domain": "exa mple.com"}, "domain"),
+        ({"scheme": "1http"}, "scheme"),
+        ({"nonce": "short"}, "nonce"),
+        ({"nonce": "has space1"}, "nonce"),
+        ({"statement": "two\nlines"}, "statement"),
+        ({"uri": "not a uri"}, "uri"),
+        ({"chain_id": -1}, "chain_id"),
+        ({"chain_id": True}, "chain_id"),
+        ({"issued_at": datetime(2026, 1, 1)}, "issued_at"),
+        ({"not_before": datetime(2026, 1, 1)}, "not_before"),
+        ({"expires_in": timedelta(0)}, "expires_in"),
+        ({"request_id": "a b"}, "request_id"),
+        ({"resources": ["not a uri"]}, "resources"),
+        ({"resources": "https://a.example/"}, "resources"),
+        ({"resources": ["https://a.example/"] * 33}, "resources"),
+        ({"resources": ["https://a.example/" + "x" * 4000] * 3}, "resources"),
+    ],
+)
+def test_siwe_message_refuses_a_term_eip_4361_does_not_allow_naming_it(
+    terms: dict[str, object], field: str
+) -> None:
+    arguments: dict[str, object] = {"domain": "a.example", "address": EIP55[1], "nonce": "abcdefgh"}
+    with pytest.raises(InvalidInput) as info:
+        siwe_message(**{**arguments, **terms})  # type: ignore[arg-type]
+    assert info.value.field == field

@@ -583,7 +583,7 @@ def test_a_strangers_delete_on_empty_analyzed_tables_is_still_not_found(
         conn.execute(f"DELETE FROM {table}")
         conn.execute(f"ANALYZE {table}")
     private, stranger = world["private"], world["stranger"]
-    attempts = [
+    attempts: list[Callable[[], object]] = [
         lambda: fdb.repositories.bookmarks.delete(private.id, actor_id=stranger.id, name="x"),
         lambda: fdb.repositories.branches.delete(private.id, actor_id=stranger.id, name="x"),
         lambda: fdb.repositories.protection.delete(private.id, actor_id=stranger.id, pattern="x"),

@@ -1,0 +1,1 @@
+"""Programs built on forge_db, kept working by the test suite (``tests/examples/``)."""
