@@ -220,16 +220,16 @@ class ForgeDB(Domains[SyncRunner]):
             self._bind(RoutedRunner(pool, target, settings.pool_timeout, self._replicas))
 
     @classmethod
-    def connect(
-        cls, url: str | None = None, *, replicas: Sequence[str] = (), **options: Any
-    ) -> ForgeDB:
+    def connect(cls, url: str | None = None, **options: Any) -> ForgeDB:
         """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server.
 
-        ``replicas``: URLs of streaming standbys of that server, which then serve ``@read``
-        operations (see :mod:`forge_db.replicas`).
+        ``replicas=[url, ...]``: streaming standbys of that server, which then serve ``@read``
+        operations (see :mod:`forge_db.replicas`); the other options are :class:`Settings`.
         """
+        # Taken out of the options, not declared, so that ``connect(url, **settings)`` with a
+        # dict of Settings values keeps type-checking.
+        standbys = _replica_urls(options.pop("replicas", ()))
         settings = Settings.from_options(options)
-        standbys = _replica_urls(replicas)
         resolved, embedded = _resolve_url(url)
         target = config.target_of(resolved)
         kwargs = settings.connection_kwargs()
@@ -399,16 +399,16 @@ class AsyncForgeDB(Domains[AsyncRunner]):
             self._bind(AsyncRoutedRunner(pool, target, settings.pool_timeout, self._replicas))
 
     @classmethod
-    async def connect(
-        cls, url: str | None = None, *, replicas: Sequence[str] = (), **options: Any
-    ) -> AsyncForgeDB:
+    async def connect(cls, url: str | None = None, **options: Any) -> AsyncForgeDB:
         """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server.
 
-        ``replicas``: URLs of streaming standbys of that server, which then serve ``@read``
-        operations (see :mod:`forge_db.replicas`).
+        ``replicas=[url, ...]``: streaming standbys of that server, which then serve ``@read``
+        operations (see :mod:`forge_db.replicas`); the other options are :class:`Settings`.
         """
+        # Taken out of the options, not declared, so that ``connect(url, **settings)`` with a
+        # dict of Settings values keeps type-checking.
+        standbys = _replica_urls(options.pop("replicas", ()))
         settings = Settings.from_options(options)
-        standbys = _replica_urls(replicas)
         resolved, embedded = await asyncio.to_thread(_resolve_url, url)
         target = config.target_of(resolved)
         kwargs = settings.connection_kwargs()
