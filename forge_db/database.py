@@ -19,7 +19,7 @@ from .config import Settings
 from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
 from .meta import Meta
-from .pooling import pool_options, pooled, pooled_async
+from .pooling import getconn, getconn_async, pool_options, pooled, pooled_async
 from .query import (
     AsyncRunner,
     AsyncRunnerBase,
@@ -173,11 +173,18 @@ class _PoolRunner:
         self._timeout = timeout
 
     def run(self, query: Query[T]) -> T:
+        # The single-statement path, kept flat: no context managers, and no commit() on exit
+        # (``with conn`` would take the connection's lock to commit what autocommit already
+        # committed). execute_sync translates the statement's own errors.
+        pool = self._pool
         try:
-            with pooled(self._pool, self._timeout) as conn:
-                return execute_sync(conn, query, self._target)
-        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
+            conn = getconn(pool, self._timeout)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
+        try:
+            return execute_sync(conn, query, self._target)
+        finally:
+            pool.putconn(conn)
 
 
 class _ConnectionRunner:
@@ -352,11 +359,16 @@ class _AsyncPoolRunner(AsyncRunnerBase):
         self._timeout = timeout
 
     async def run(self, query: Query[T]) -> T:
+        # Flat, as the sync twin is, for the same reasons.
+        pool = self._pool
         try:
-            async with pooled_async(self._pool, self._timeout) as conn:
-                return await execute_async(conn, query, self._target)
-        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
+            conn = await getconn_async(pool, self._timeout)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
+        try:
+            return await execute_async(conn, query, self._target)
+        finally:
+            await pool.putconn(conn)
 
 
 class _AsyncConnectionRunner(AsyncRunnerBase):
