@@ -133,10 +133,10 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "tests/test_replicas.py",
     ),
     (
-        "a dead replica connection used for a read",
+        "a replica read that lost its connection surfaces",
         "forge_db/replicas.py",
-        "                    if suspect(conn) and _dead(conn):",
-        "                    if False:",
+        "    return bool(conn.broken or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))",
+        "    return isinstance(exc.__cause__, _RETRY_ON_PRIMARY)",
         "tests/test_replicas.py",
     ),
     (

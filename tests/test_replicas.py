@@ -36,6 +36,16 @@ class Where(Meta[R]):
         """Whether the server answering is a standby."""
         return Query("SELECT pg_is_in_recovery()", (), scalar(bool))
 
+    @read
+    def dies_on_a_standby(self) -> Query[bool]:
+        """On a standby, end this very session mid-statement; elsewhere, true."""
+        return Query(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN pg_terminate_backend(pg_backend_pid()) "
+            "END IS NULL",
+            (),
+            scalar(bool),
+        )
+
 
 def where(db: ForgeDB | AsyncForgeDB) -> Any:
     """``db``'s meta namespace with the ``in_recovery`` read, on the same router."""
@@ -210,6 +220,18 @@ async def test_async_stopping_the_replica_sends_reads_to_the_primary_and_restart
         assert all([await reads.in_recovery() for _ in range(5)])
     finally:
         await adb.close()
+
+
+def test_a_read_whose_replica_connection_dies_mid_statement_runs_on_the_primary(
+    pair: ReplicaPair,
+) -> None:
+    with ForgeDB.connect(pair.primary_url, replicas=[pair.standby_url], **QUIET) as db:
+        assert where(db).in_recovery() is True
+        assert where(db).dies_on_a_standby() is True
+        (status,) = db.replica_status()
+        assert not status.in_rotation
+        assert status.reason == "its connection was lost"
+        assert _in_rotation(db.check_replicas()) == [True]
 
 
 def test_a_replica_down_at_connect_is_left_out_until_it_answers(pair: ReplicaPair) -> None:
