@@ -31,9 +31,8 @@ from typing import Any
 import psycopg
 import psycopg_pool
 
-from forge_db import AsyncForgeDB, ForgeDB, embedded
+from forge_db import AsyncForgeDB, ForgeDB, embedded, pooling
 from forge_db.config import Settings, with_dbname
-from forge_db.database import _pooled
 from forge_db.errors import translate
 from forge_db.meta import Meta
 from forge_db.query import (
@@ -112,7 +111,7 @@ def measure(url: str, iterations: int) -> list[Row]:
                 pass
 
         def pooled(_: int) -> None:
-            with _pooled(db.pool, 10):
+            with pooling.pooled(db.pool, 10):
                 pass
 
         def checked_connection(_: int) -> None:

@@ -76,6 +76,20 @@ class Settings(BaseModel):
         allow_inf_nan=False,
         description="seconds before a connection is renewed",
     )
+    replica_max_lag: float = Field(
+        5.0,
+        gt=0,
+        le=HOUR,
+        allow_inf_nan=False,
+        description="seconds a replica may lag behind the primary and still serve reads",
+    )
+    replica_check_interval: float = Field(
+        1.0,
+        ge=0.01,
+        le=HOUR,
+        allow_inf_nan=False,
+        description="seconds between two health checks of the replicas",
+    )
     migrate: bool | None = Field(
         None, description="apply pending migrations on connect; default: only for embedded"
     )
@@ -123,7 +137,15 @@ class Settings(BaseModel):
 
 
 DURATIONS: Final = frozenset(
-    {"connect_timeout", "pool_timeout", "statement_timeout", "max_idle", "max_lifetime"}
+    {
+        "connect_timeout",
+        "pool_timeout",
+        "statement_timeout",
+        "max_idle",
+        "max_lifetime",
+        "replica_max_lag",
+        "replica_check_interval",
+    }
 )
 
 

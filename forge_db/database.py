@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import select
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
-from time import monotonic
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from types import TracebackType
 from typing import Any, Final, Generic, Literal, Self
 
@@ -21,6 +19,7 @@ from .config import Settings
 from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
 from .meta import Meta
+from .pooling import getconn, getconn_async, pool_options, pooled, pooled_async
 from .query import (
     AsyncRunner,
     AsyncRunnerBase,
@@ -31,6 +30,17 @@ from .query import (
     children,
     execute_async,
     execute_sync,
+)
+from .replicas import (
+    AsyncMonitor,
+    AsyncRoutedRunner,
+    Monitor,
+    Replicas,
+    ReplicaStatus,
+    RoutedRunner,
+    parse_lsn,
+    recording,
+    recording_async,
 )
 from .repositories import Repositories
 from .users import Users
@@ -101,18 +111,17 @@ def _resolve_url(url: str | None) -> tuple[str, bool]:
     return embedded.ensure_server().url, True
 
 
-def _pool_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "kwargs": settings.connection_kwargs(),
-        "min_size": settings.min_size,
-        "max_size": settings.max_size,
-        "timeout": settings.pool_timeout,
-        "max_idle": settings.max_idle,
-        "max_lifetime": settings.max_lifetime,
-        "reconnect_timeout": settings.pool_timeout,
-        "name": settings.application_name,
-        "open": False,
-    }
+def _replica_urls(replicas: object) -> list[str]:
+    """The replicas' URLs, each checked; a single string is a mistake, not a list."""
+    if isinstance(replicas, str) or not isinstance(replicas, Sequence):
+        raise InvalidInput("replicas: must be a list of database URLs", field="replicas")
+    urls = list(replicas)
+    for url in urls:
+        try:
+            config.parse_url(url)
+        except InvalidInput as exc:
+            raise InvalidInput(f"replicas: {exc}", field="replicas") from None
+    return urls
 
 
 def _unreachable(target: str, exc: BaseException, settings: Settings) -> Unavailable:
@@ -152,99 +161,6 @@ def _check_session(target: str, settings: Settings, row: tuple[Any, ...] | None)
     )
 
 
-def _readable(fd: int) -> bool:
-    """Whether ``fd`` has input waiting, without blocking (poll: select caps fds at 1024)."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        return bool(poller.poll(0))
-    return bool(select.select([fd], [], [], 0)[0])
-
-
-# An idle connection in autocommit has nothing to receive: input waiting on its socket is
-# almost always the server's goodbye (a restart, pg_terminate_backend, idle_session_timeout)
-# followed by the end of the stream. Seeing it costs one poll() call, not a round trip; only
-# then is the server asked, since a notification or a changed parameter arrive the same way.
-def _suspect(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
-    return conn.closed or conn.broken or _readable(conn.fileno())
-
-
-def _hung_up(conn: psycopg.Connection[Any]) -> bool:
-    if conn.closed or conn.broken:
-        return True
-    try:
-        conn.execute("")
-    except psycopg.Error:
-        return True
-    return False
-
-
-async def _hung_up_async(conn: psycopg.AsyncConnection[Any]) -> bool:
-    if conn.closed or conn.broken:
-        return True
-    try:
-        await conn.execute("")
-    except psycopg.Error:
-        return True
-    return False
-
-
-def _getconn(pool: psycopg_pool.ConnectionPool[Any], within: float) -> psycopg.Connection[Any]:
-    """A pooled connection whose server is still there.
-
-    Connections found dead are handed back (the pool replaces them) before any statement was
-    sent on them, so the caller's statement runs exactly once, on a live connection: nothing
-    is ever retried, which would be wrong for a write that may have committed. Unlike the
-    pool's own ``check``, no back-off sleep follows a dead connection.
-    """
-    deadline = monotonic() + within
-    while True:
-        conn: psycopg.Connection[Any] = pool.getconn(timeout=max(0.0, deadline - monotonic()))
-        if not (_suspect(conn) and _hung_up(conn)):
-            return conn
-        pool.putconn(conn)
-
-
-async def _getconn_async(
-    pool: psycopg_pool.AsyncConnectionPool[Any], within: float
-) -> psycopg.AsyncConnection[Any]:
-    """The async twin of :func:`_getconn`."""
-    deadline = monotonic() + within
-    while True:
-        conn: psycopg.AsyncConnection[Any] = await pool.getconn(
-            timeout=max(0.0, deadline - monotonic())
-        )
-        if not (_suspect(conn) and await _hung_up_async(conn)):
-            return conn
-        await pool.putconn(conn)
-
-
-@contextmanager
-def _pooled(
-    pool: psycopg_pool.ConnectionPool[Any], within: float
-) -> Iterator[psycopg.Connection[Any]]:
-    """Like ``pool.connection()``, with the connection checked as :func:`_getconn` does."""
-    conn = _getconn(pool, within)
-    try:
-        with conn:
-            yield conn
-    finally:
-        pool.putconn(conn)
-
-
-@asynccontextmanager
-async def _pooled_async(
-    pool: psycopg_pool.AsyncConnectionPool[Any], within: float
-) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-    """The async twin of :func:`_pooled`."""
-    conn = await _getconn_async(pool, within)
-    try:
-        async with conn:
-            yield conn
-    finally:
-        await pool.putconn(conn)
-
-
 # --- sync ------------------------------------------------------------------------------------
 
 
@@ -257,11 +173,18 @@ class _PoolRunner:
         self._timeout = timeout
 
     def run(self, query: Query[T]) -> T:
+        # The single-statement path, kept flat: no context managers, and no commit() on exit
+        # (``with conn`` would take the connection's lock to commit what autocommit already
+        # committed). execute_sync translates the statement's own errors.
+        pool = self._pool
         try:
-            with _pooled(self._pool, self._timeout) as conn:
-                return execute_sync(conn, query, self._target)
-        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
+            conn = getconn(pool, self._timeout)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
+        try:
+            return execute_sync(conn, query, self._target)
+        finally:
+            pool.putconn(conn)
 
 
 class _ConnectionRunner:
@@ -287,16 +210,32 @@ class ForgeDB(Domains[SyncRunner]):
     """The synchronous API: ``db.<domain>.<operation>(...)`` runs one statement on the pool."""
 
     def __init__(
-        self, pool: psycopg_pool.ConnectionPool[Any], settings: Settings, target: str
+        self,
+        pool: psycopg_pool.ConnectionPool[Any],
+        settings: Settings,
+        target: str,
+        monitor: Monitor | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.target = target
-        self._bind(_PoolRunner(pool, target, settings.pool_timeout))
+        self._monitor = monitor
+        self._replicas = monitor.replicas if monitor is not None else None
+        if self._replicas is None:
+            self._bind(_PoolRunner(pool, target, settings.pool_timeout))
+        else:
+            self._bind(RoutedRunner(pool, target, settings.pool_timeout, self._replicas))
 
     @classmethod
     def connect(cls, url: str | None = None, **options: Any) -> ForgeDB:
-        """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server."""
+        """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server.
+
+        ``replicas=[url, ...]``: streaming standbys of that server, which then serve ``@read``
+        operations (see :mod:`forge_db.replicas`); the other options are :class:`Settings`.
+        """
+        # Taken out of the options, not declared, so that ``connect(url, **settings)`` with a
+        # dict of Settings values keeps type-checking.
+        standbys = _replica_urls(options.pop("replicas", ()))
         settings = Settings.from_options(options)
         resolved, embedded = _resolve_url(url)
         target = config.target_of(resolved)
@@ -312,7 +251,7 @@ class ForgeDB(Domains[SyncRunner]):
 
             migrations.migrate(resolved)
         pool: psycopg_pool.ConnectionPool[Any] = psycopg_pool.ConnectionPool(
-            resolved, **_pool_options(settings)
+            resolved, **pool_options(settings)
         )
         # Waiting for the first connections keeps the pool's background work (which draws
         # random jitter) from overlapping the caller's first operations.
@@ -324,7 +263,16 @@ class ForgeDB(Domains[SyncRunner]):
             if isinstance(exc, psycopg_pool.PoolTimeout):
                 raise translate(exc, target=target) from exc
             raise
-        return cls(pool, settings, target)
+        if not standbys:
+            return cls(pool, settings, target)
+        monitor = Monitor(Replicas(standbys, settings), pool)
+        try:
+            monitor.start()
+        except BaseException:
+            monitor.close()
+            pool.close()
+            raise
+        return cls(pool, settings, target, monitor)
 
     @contextmanager
     def transaction(
@@ -334,7 +282,8 @@ class ForgeDB(Domains[SyncRunner]):
         setup = _set_transaction(isolation, read_only)
         try:
             with (
-                _pooled(self.pool, self.settings.pool_timeout) as conn,
+                pooled(self.pool, self.settings.pool_timeout) as conn,
+                recording(self._replicas, conn, not read_only),
                 conn.transaction(),
             ):
                 if setup is not None:
@@ -347,14 +296,41 @@ class ForgeDB(Domains[SyncRunner]):
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """Borrow a raw pooled connection (autocommit) for what no namespace offers."""
         try:
-            with _pooled(self.pool, self.settings.pool_timeout) as conn:
+            with (
+                pooled(self.pool, self.settings.pool_timeout) as conn,
+                recording(self._replicas, conn, True),
+            ):
                 yield conn
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self.target) from exc
 
+    def write_position(self) -> str | None:
+        """This context's read-your-writes token: where its last write ended, or ``None``."""
+        return self._replicas.position() if self._replicas is not None else None
+
+    def reads_after(self, token: str | None) -> AbstractContextManager[None]:
+        """Within the block, reads see every write up to ``token`` (from ``write_position``)."""
+        if self._replicas is None:
+            if token is not None:
+                parse_lsn(token)
+            return nullcontext()
+        return self._replicas.after(token)
+
+    def replica_status(self) -> list[ReplicaStatus]:
+        """Each replica as the last health check found it."""
+        return self._replicas.status() if self._replicas is not None else []
+
+    def check_replicas(self) -> list[ReplicaStatus]:
+        """Check every replica now (the monitor also does, every ``replica_check_interval``)."""
+        return self._monitor.check() if self._monitor is not None else []
+
     def close(self) -> None:
         """Close the pool and every connection in it."""
-        self.pool.close()
+        try:
+            if self._monitor is not None:
+                self._monitor.close()
+        finally:
+            self.pool.close()
 
     def __enter__(self) -> Self:
         return self
@@ -383,11 +359,16 @@ class _AsyncPoolRunner(AsyncRunnerBase):
         self._timeout = timeout
 
     async def run(self, query: Query[T]) -> T:
+        # Flat, as the sync twin is, for the same reasons.
+        pool = self._pool
         try:
-            async with _pooled_async(self._pool, self._timeout) as conn:
-                return await execute_async(conn, query, self._target)
-        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
+            conn = await getconn_async(pool, self._timeout)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
+        try:
+            return await execute_async(conn, query, self._target)
+        finally:
+            await pool.putconn(conn)
 
 
 class _AsyncConnectionRunner(AsyncRunnerBase):
@@ -413,16 +394,32 @@ class AsyncForgeDB(Domains[AsyncRunner]):
     """The asyncio API: ``await adb.<domain>.<operation>(...)``, same operations as ForgeDB."""
 
     def __init__(
-        self, pool: psycopg_pool.AsyncConnectionPool[Any], settings: Settings, target: str
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        settings: Settings,
+        target: str,
+        monitor: AsyncMonitor | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
         self.target = target
-        self._bind(_AsyncPoolRunner(pool, target, settings.pool_timeout))
+        self._monitor = monitor
+        self._replicas = monitor.replicas if monitor is not None else None
+        if self._replicas is None:
+            self._bind(_AsyncPoolRunner(pool, target, settings.pool_timeout))
+        else:
+            self._bind(AsyncRoutedRunner(pool, target, settings.pool_timeout, self._replicas))
 
     @classmethod
     async def connect(cls, url: str | None = None, **options: Any) -> AsyncForgeDB:
-        """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server."""
+        """Open a pool on ``url``, else ``DATABASE_URL``, else the embedded server.
+
+        ``replicas=[url, ...]``: streaming standbys of that server, which then serve ``@read``
+        operations (see :mod:`forge_db.replicas`); the other options are :class:`Settings`.
+        """
+        # Taken out of the options, not declared, so that ``connect(url, **settings)`` with a
+        # dict of Settings values keeps type-checking.
+        standbys = _replica_urls(options.pop("replicas", ()))
         settings = Settings.from_options(options)
         resolved, embedded = await asyncio.to_thread(_resolve_url, url)
         target = config.target_of(resolved)
@@ -438,7 +435,7 @@ class AsyncForgeDB(Domains[AsyncRunner]):
 
             await asyncio.to_thread(migrations.migrate, resolved)
         pool: psycopg_pool.AsyncConnectionPool[Any] = psycopg_pool.AsyncConnectionPool(
-            resolved, **_pool_options(settings)
+            resolved, **pool_options(settings)
         )
         try:
             await pool.open(wait=True, timeout=settings.connect_timeout)
@@ -447,7 +444,16 @@ class AsyncForgeDB(Domains[AsyncRunner]):
             if isinstance(exc, psycopg_pool.PoolTimeout):
                 raise translate(exc, target=target) from exc
             raise
-        return cls(pool, settings, target)
+        if not standbys:
+            return cls(pool, settings, target)
+        monitor = AsyncMonitor(Replicas(standbys, settings), pool)
+        try:
+            await monitor.start()
+        except BaseException:
+            await monitor.close()
+            await pool.close()
+            raise
+        return cls(pool, settings, target, monitor)
 
     @asynccontextmanager
     async def transaction(
@@ -457,7 +463,8 @@ class AsyncForgeDB(Domains[AsyncRunner]):
         setup = _set_transaction(isolation, read_only)
         try:
             async with (
-                _pooled_async(self.pool, self.settings.pool_timeout) as conn,
+                pooled_async(self.pool, self.settings.pool_timeout) as conn,
+                recording_async(self._replicas, conn, not read_only),
                 conn.transaction(),
             ):
                 if setup is not None:
@@ -470,14 +477,41 @@ class AsyncForgeDB(Domains[AsyncRunner]):
     async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """Borrow a raw pooled connection (autocommit) for what no namespace offers."""
         try:
-            async with _pooled_async(self.pool, self.settings.pool_timeout) as conn:
+            async with (
+                pooled_async(self.pool, self.settings.pool_timeout) as conn,
+                recording_async(self._replicas, conn, True),
+            ):
                 yield conn
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self.target) from exc
 
+    def write_position(self) -> str | None:
+        """This context's read-your-writes token: where its last write ended, or ``None``."""
+        return self._replicas.position() if self._replicas is not None else None
+
+    def reads_after(self, token: str | None) -> AbstractContextManager[None]:
+        """Within the block, reads see every write up to ``token`` (from ``write_position``)."""
+        if self._replicas is None:
+            if token is not None:
+                parse_lsn(token)
+            return nullcontext()
+        return self._replicas.after(token)
+
+    def replica_status(self) -> list[ReplicaStatus]:
+        """Each replica as the last health check found it."""
+        return self._replicas.status() if self._replicas is not None else []
+
+    async def check_replicas(self) -> list[ReplicaStatus]:
+        """Check every replica now (the monitor also does, every ``replica_check_interval``)."""
+        return await self._monitor.check() if self._monitor is not None else []
+
     async def close(self) -> None:
         """Close the pool and every connection in it."""
-        await self.pool.close()
+        try:
+            if self._monitor is not None:
+                await self._monitor.close()
+        finally:
+            await self.pool.close()
 
     async def __aenter__(self) -> Self:
         return self

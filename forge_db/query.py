@@ -336,7 +336,11 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], tar
 
 
 class SyncRunner(Protocol):
-    """Runs a query and returns its result: a pool, or one connection in a transaction."""
+    """Runs a query and returns its result: a pool, or one connection in a transaction.
+
+    A runner may also offer ``run_read(query)``, which ``@read`` operations then take (the
+    replica router does: reads to a replica, writes to the primary).
+    """
 
     def run(self, query: Query[T]) -> T:
         """Run ``query`` and return its shaped result."""
@@ -532,6 +536,13 @@ def aliases(namespace: type[Namespace[Any]]) -> dict[str, operation[Any, Any, An
     return found
 
 
+def _runner_for(op: operation[Any, Any, Any], runner: Any) -> Any:
+    # Routing comes from the declaration: a runner that can send reads elsewhere (a replica)
+    # offers ``run_read``; writes, and every call on a runner without it, take ``run``.
+    run_read = None if op.writes else getattr(runner, "run_read", None)
+    return run_read if run_read is not None else runner.run
+
+
 class Bound(Generic[P, T]):
     """An operation bound to a sync namespace: calling it runs the statement."""
 
@@ -539,7 +550,7 @@ class Bound(Generic[P, T]):
         self.operation = op
         self._build: Callable[..., Query[T]] = op.build
         self._namespace = namespace
-        self._run: Callable[[Query[T]], T] = namespace._runner.run
+        self._run: Callable[[Query[T]], T] = _runner_for(op, namespace._runner)
         self.__doc__ = op.__doc__
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -557,7 +568,7 @@ class AsyncBound(Generic[P, T]):
         self.operation = op
         self._build: Callable[..., Query[T]] = op.build
         self._namespace = namespace
-        self._run: Callable[[Query[T]], Awaitable[T]] = namespace._runner.run
+        self._run: Callable[[Query[T]], Awaitable[T]] = _runner_for(op, namespace._runner)
         self.__doc__ = op.__doc__
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T:

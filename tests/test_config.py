@@ -20,6 +20,8 @@ UPPER_BOUNDS = {
     "statement_timeout": DAY,
     "max_idle": WEEK,
     "max_lifetime": WEEK,
+    "replica_max_lag": HOUR,
+    "replica_check_interval": HOUR,
 }
 OUT_OF_RANGE = [math.inf, -math.inf, math.nan, 2**63, 2**64, 10**400, -1, 0, -0.0, True, "5", []]
 HOSTILE = [

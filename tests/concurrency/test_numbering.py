@@ -32,7 +32,7 @@ def _in_threads(count: int, work: Callable[[int, threading.Barrier], Any]) -> li
 def _create_issues(database_url: str, repository_id: int, barrier: threading.Barrier) -> int:
     """Create ISSUES_PER_THREAD issues, each in its own transaction; every tenth rolls back."""
     committed = 0
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, prepare_threshold=None) as conn:
         barrier.wait()
         for i in range(ISSUES_PER_THREAD):
             try:
@@ -90,7 +90,7 @@ def test_landing_requests_share_the_issue_sequence(conn: Conn, database_url: str
     repo = repository(conn, user(conn))
 
     def work(index: int, barrier: threading.Barrier) -> None:
-        with psycopg.connect(database_url, autocommit=True) as own:
+        with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as own:
             barrier.wait()
             for i in range(20):
                 if (index + i) % 2:
@@ -170,17 +170,22 @@ def _opposite_edges(
     outcome: dict[str, Any] = {}
 
     def second() -> None:
-        with psycopg.connect(database_url) as other:
-            outcome["pid"] = other.info.backend_pid
-            barrier.wait()  # the first transaction holds its edge now
+        with psycopg.connect(database_url, prepare_threshold=None) as other:
             try:
                 with other.transaction():
+                    # Asked inside the transaction: through PgBouncer in transaction mode the
+                    # server session is this transaction's, not the connection's.
+                    row = other.execute("SELECT pg_backend_pid()").fetchone()
+                    outcome["pid"] = row[0] if row else None
+                    barrier.wait()  # the first transaction holds its edge now
                     other.execute(insert, (repo, b, a))
                 outcome["second"] = "committed"
             except psycopg.Error as exc:
                 outcome["second"] = exc
 
-    with psycopg.connect(database_url) as first:  # not autocommit: the transaction stays open
+    with psycopg.connect(
+        database_url, prepare_threshold=None
+    ) as first:  # not autocommit: the transaction stays open
         thread = threading.Thread(target=second)
         first.execute(insert, (repo, a, b))
         thread.start()
@@ -232,7 +237,7 @@ def test_concurrent_assignments_never_exceed_ten(conn: Conn, database_url: str) 
     people = [user(conn) for _ in range(16)]
 
     def assign(index: int, barrier: threading.Barrier) -> str:
-        with psycopg.connect(database_url, autocommit=True) as own:
+        with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as own:
             barrier.wait()
             try:
                 own.execute(
