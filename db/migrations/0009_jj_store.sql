@@ -11,12 +11,22 @@
 -- --- shared -----------------------------------------------------------------------------------
 
 CREATE FUNCTION jj_common_prefix_length(a text, b text) RETURNS integer
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
-    SELECT CASE WHEN a IS NULL OR b IS NULL THEN 0 ELSE coalesce(
-        (SELECT n - 1 FROM generate_series(1, least(length(a), length(b))) AS n
-          WHERE substr(a, n, 1) <> substr(b, n, 1) ORDER BY n LIMIT 1),
-        least(length(a), length(b))) END
+DECLARE
+    v_length integer := least(length(a), length(b));
+BEGIN
+    IF a IS NULL OR b IS NULL THEN
+        RETURN 0;
+    END IF;
+    -- Random ids share a few characters at most: the loop ends early.
+    FOR i IN 1 .. v_length LOOP
+        IF substr(a, i, 1) <> substr(b, i, 1) THEN
+            RETURN i - 1;
+        END IF;
+    END LOOP;
+    RETURN v_length;
+END
 $$;
 
 COMMENT ON FUNCTION jj_common_prefix_length(text, text) IS

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Final
 from uuid import UUID
 
-from ..access import guard
+from ..access import gate, guard
 from ..claims import LEASE_SECONDS, LeaseSeconds, Token
 from ..inputs import Id
 from ..query import Namespace, Query, R, one, scalar, write
@@ -28,10 +28,11 @@ _WORKSPACE: Final = f"""
     WITH guard AS ({guard("write")}),
     workspace AS (
         SELECT coalesce(
-            (SELECT 1 FROM jj_workspaces w, guard
-              WHERE w.repository_id = guard.id AND w.id = %(workspace_id)s
+            (SELECT 1 FROM jj_workspaces w
+              WHERE w.repository_id = (SELECT id FROM guard) AND w.id = %(workspace_id)s
                 AND w.state <> 'archived'),
             raise_error('FDN01', 'workspace not found, or archived')) AS found
+        WHERE {gate()}
     )
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from ..access import guard, readable
+from ..access import gate, guard, readable
 from ..errors import register_constraint_messages
 from ..inputs import Cursor, Duration, Id, Limit, Text
 from ..pagination import Keyset, Page, page_size
@@ -221,7 +221,7 @@ class Workspaces(Namespace[R]):
                    SET state = %(state)s, transition_actor_id = %(actor_id)s,
                        transition_reason = %(reason)s
                   FROM guard
-                 WHERE w.repository_id = guard.id AND w.id = %(workspace_id)s
+                 WHERE w.repository_id = guard.id AND w.id = %(workspace_id)s AND {gate()}
                 RETURNING w.*
             )
             SELECT {columns("w")} FROM moved w
@@ -261,7 +261,7 @@ class Workspaces(Namespace[R]):
                        transition_reason = CASE WHEN w.state = 'stale' THEN 'synced'
                                                 ELSE w.transition_reason END
                   FROM guard
-                 WHERE w.repository_id = guard.id AND w.id = %(workspace_id)s
+                 WHERE w.repository_id = guard.id AND w.id = %(workspace_id)s AND {gate()}
                 RETURNING w.*
             )
             SELECT {columns("w")} FROM synced w

@@ -92,20 +92,20 @@ def commit(
     **fields: object,
 ) -> CommitRecord:
     """A commit record of ``change`` (a new change when not given)."""
-    return CommitRecord(
-        change_id=change or change_id(rng),
-        commit_id=commit_id(rng),
-        parent_commit_ids=parents or [],
-        predecessor_commit_ids=predecessors or [],
-        author_name="Ada",
-        author_email="ada@example.com",
-        committer_name="Ada",
-        committer_email="ada@example.com",
-        description="a change",
-        authored_at=EPOCH + timedelta(seconds=at),
-        committed_at=EPOCH + timedelta(seconds=at),
-        **fields,
-    )
+    values: dict[str, object] = {
+        "change_id": change or change_id(rng),
+        "commit_id": commit_id(rng),
+        "parent_commit_ids": parents or [],
+        "predecessor_commit_ids": predecessors or [],
+        "author_name": "Ada",
+        "author_email": "ada@example.com",
+        "committer_name": "Ada",
+        "committer_email": "ada@example.com",
+        "description": "a change",
+        "authored_at": EPOCH + timedelta(seconds=at),
+        "committed_at": EPOCH + timedelta(seconds=at),
+    }
+    return CommitRecord.model_validate({**values, **fields})
 
 
 def chain(length: int, *, start: list[str] | None = None, at: int = 0) -> list[OperationRecord]:

@@ -72,7 +72,7 @@ def test_an_operation_whose_parent_is_not_stored_is_refused_and_nothing_is_writt
     fdb: ForgeDB, world: World, conn: Conn
 ) -> None:
     orphan = operation(["f" * 128])
-    with pytest.raises(InvalidInput, match="parent operation f+ is not stored") as refused:
+    with pytest.raises(InvalidInput, match=r"parent operation f+ is not stored") as refused:
         fdb.jj.record_operations(world.repo.id, [operation(), orphan], actor_id=world.writer.id)
     assert refused.value.field == "operations"
     assert _count(conn, "jj_operations") == 0
