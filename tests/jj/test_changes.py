@@ -42,7 +42,8 @@ def test_a_change_resolves_to_its_one_visible_commit(fdb: ForgeDB, world: World)
     resolution = fdb.jj.resolve_change(world.repo.id, first.change_id[:6])
     assert resolution.change_id == first.change_id
     assert [c.commit_id for c in resolution.commits] == [first.commit_id]
-    assert not resolution.divergent and not resolution.hidden
+    assert not resolution.divergent
+    assert not resolution.hidden
 
 
 def test_a_rewrite_hides_the_predecessor_and_the_evolog_follows_it(
@@ -76,7 +77,8 @@ def test_a_squash_has_two_predecessors_and_the_evolog_reaches_both(
     assert evolution[0].commit_id == squashed.commit_id
     assert {c.commit_id for c in evolution[1:]} == {a.commit_id, b.commit_id}
     hidden = fdb.jj.resolve_change(world.repo.id, b.change_id)
-    assert hidden.hidden and [c.commit_id for c in hidden.commits] == [b.commit_id]
+    assert hidden.hidden
+    assert [c.commit_id for c in hidden.commits] == [b.commit_id]
 
 
 def test_a_change_rewritten_twice_concurrently_is_divergent(fdb: ForgeDB, world: World) -> None:
@@ -85,7 +87,8 @@ def test_a_change_rewritten_twice_concurrently_is_divergent(fdb: ForgeDB, world:
     right = commit(base.change_id, at=3, predecessors=[base.commit_id])
     fdb.jj.record_commits(world.repo.id, [base, left, right], actor_id=world.writer.id)
     resolution = fdb.jj.resolve_change(world.repo.id, base.change_id[:4])
-    assert resolution.divergent and not resolution.hidden
+    assert resolution.divergent
+    assert not resolution.hidden
     assert [c.commit_id for c in resolution.commits] == [right.commit_id, left.commit_id]
     fdb.jj.changes.abandon(world.repo.id, [right.commit_id], actor_id=world.writer.id)
     assert not fdb.jj.resolve_change(world.repo.id, base.change_id).divergent
@@ -97,7 +100,8 @@ def test_an_abandoned_change_is_hidden_not_unknown(fdb: ForgeDB, world: World) -
     assert fdb.jj.changes.abandon(world.repo.id, [gone.commit_id], actor_id=world.writer.id) == 1
     assert fdb.jj.changes.abandon(world.repo.id, [gone.commit_id], actor_id=world.writer.id) == 0
     resolution = fdb.jj.resolve_change(world.repo.id, gone.change_id)
-    assert resolution.hidden and [c.commit_id for c in resolution.commits] == [gone.commit_id]
+    assert resolution.hidden
+    assert [c.commit_id for c in resolution.commits] == [gone.commit_id]
     assert resolution.commits[0].hidden
     with pytest.raises(NotFound, match="no change id starts with"):
         fdb.jj.resolve_change(world.repo.id, "z" * 32 if gone.change_id[0] != "z" else "k" * 32)
@@ -150,7 +154,9 @@ def test_commits_of_a_private_repository_stay_private(fdb: ForgeDB, world: World
             fdb.jj.resolve_commit(world.private.id, secret.commit_id, viewer_id=viewer)
         with pytest.raises(NotFound):
             fdb.jj.evolog(world.private.id, secret.commit_id, viewer_id=viewer)
-        assert fdb.jj.shortest_prefixes(world.private.id, [secret.commit_id], viewer_id=viewer) == []
+        assert (
+            fdb.jj.shortest_prefixes(world.private.id, [secret.commit_id], viewer_id=viewer) == []
+        )
     with pytest.raises(NotFound):  # the public repository's id does not reach it either
         fdb.jj.resolve_commit(world.repo.id, secret.commit_id, viewer_id=world.stranger.id)
     got = fdb.jj.resolve_commit(world.private.id, secret.commit_id, viewer_id=world.reader.id)
@@ -167,7 +173,8 @@ def test_recording_and_abandoning_need_the_write_role(
     with pytest.raises(NotFound):
         fdb.jj.changes.abandon(world.private.id, ["a" * 40], actor_id=world.stranger.id)
     row = conn.execute("SELECT count(*) FROM changes").fetchone()
-    assert row is not None and row[0] == 0
+    assert row is not None
+    assert row[0] == 0
 
 
 def test_an_archived_repository_refuses_new_commits(fdb: ForgeDB, world: World) -> None:
