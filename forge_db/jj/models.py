@@ -76,6 +76,11 @@ class Operation(BaseModel):
     ended_at: datetime
     created_at: datetime
 
+    @property
+    def id(self) -> str:
+        """The operation's id (``operation_id``): what identifies it in jj."""
+        return self.operation_id
+
 
 class OperationHeads(BaseModel):
     """The operations without children; several are concurrent operations to merge."""
