@@ -26,7 +26,6 @@ register_constraint_messages(
     {
         "jj_workspaces_repository_id_name_key": "a workspace with this name",
         "jj_workspaces_state_transition": "workspace state transition",
-        "jj_workspaces_last_operation_fkey": "the operation is not recorded in this repository",
     }
 )
 
