@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from forge_db import AlreadyExists, AmbiguousPrefix, Conflict, ForgeDB, NotFound, PermissionDenied
-from forge_db.jj import Workspace
+from forge_db.jj import Workspace, WorkspaceState
 
 from .conftest import World, operation
 
@@ -46,7 +46,12 @@ def test_the_lifecycle_moves_and_the_audit_trail_records_each_move(
     fdb: ForgeDB, world: World
 ) -> None:
     ws = _workspace(fdb, world, agent_id=uuid.uuid4(), reason="spawned for issue 7")
-    moves = [("active", "ready"), ("stale", "behind"), ("active", "updated"), ("archived", "done")]
+    moves: list[tuple[WorkspaceState, str]] = [
+        ("active", "ready"),
+        ("stale", "behind"),
+        ("active", "updated"),
+        ("archived", "done"),
+    ]
     for state, reason in moves:
         moved = fdb.jj.transition_workspace(
             world.repo.id, ws.id, actor_id=world.owner.id, state=state, reason=reason
@@ -69,7 +74,7 @@ def test_the_lifecycle_moves_and_the_audit_trail_records_each_move(
     [([], "stale"), (["active", "archived"], "active"), (["archived"], "provisioning")],
 )
 def test_an_illegal_transition_is_refused(
-    fdb: ForgeDB, world: World, path: list[str], state: str
+    fdb: ForgeDB, world: World, path: list[WorkspaceState], state: WorkspaceState
 ) -> None:
     ws = _workspace(fdb, world)
     for step in path:
