@@ -10,7 +10,7 @@ stale token (the lock expired and another agent took it) is refused.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 from uuid import UUID
 
 from ..access import gate, guard
@@ -22,19 +22,22 @@ from .models import WorkspaceLock
 
 __all__ = ["Locks", "lock_name"]
 
-# The workspace must exist in the repository and not be archived; otherwise NotFound, and the
-# statement (the lease taken with it) is undone.
-_WORKSPACE: Final = f"""
+
+# The workspace must exist in the repository (and, to be locked, not be archived: releasing
+# and renewing still work there); otherwise NotFound, and the statement is undone.
+def _workspace(live: bool) -> str:
+    archived = "AND w.state <> 'archived'" if live else ""
+    return f"""
     WITH guard AS ({guard("write")}),
     workspace AS (
         SELECT coalesce(
             (SELECT 1 FROM jj_workspaces w
               WHERE w.repository_id = (SELECT id FROM guard) AND w.id = %(workspace_id)s
-                AND w.state <> 'archived'),
-            raise_error('FDN01', 'workspace not found, or archived')) AS found
+                {archived}),
+            raise_error('FDN01', 'workspace not found{", or archived" if live else ""}')) AS found
         WHERE {gate()}
     )
-"""
+    """
 
 
 def lock_name(workspace_id: UUID, operation: str) -> str:
@@ -72,7 +75,7 @@ class Locks(Namespace[R]):
         """Take (or, held by this agent, renew) the lock; ``acquired`` says whether it is ours."""
         return Query(
             f"""
-            {_WORKSPACE}
+            {_workspace(live=True)}
             SELECT %(workspace_id)s::uuid AS workspace_id, %(operation)s::text AS operation,
                    l.holder, l.fencing_token, l.expires_at, l.acquired
             FROM workspace,
@@ -101,7 +104,7 @@ class Locks(Namespace[R]):
         """Extend a held lock; its new expiry. A stale token is ``Conflict``."""
         return Query(
             f"""
-            {_WORKSPACE}
+            {_workspace(live=False)}
             SELECT lease_renew(%(name)s, %(holder)s, %(token)s, make_interval(secs => %(lease)s))
                    AS expires_at
             FROM workspace WHERE workspace.found = 1
@@ -128,7 +131,7 @@ class Locks(Namespace[R]):
         """Give the lock back; false when it was no longer held with ``token``."""
         return Query(
             f"""
-            {_WORKSPACE}
+            {_workspace(live=False)}
             SELECT lease_release(%(name)s, %(holder)s, %(token)s) AS released
             FROM workspace WHERE workspace.found = 1
             """,

@@ -171,8 +171,18 @@ def test_locks_need_a_live_workspace_of_the_repository_and_the_write_role(
         fdb.jj.lock_workspace(
             world.repo.id, ws.id, actor_id=world.reader.id, agent_id=uuid.uuid4(), operation="sync"
         )
+    agent = uuid.uuid4()
+    held = _lock(fdb, world, ws, agent)
     fdb.jj.transition_workspace(world.repo.id, ws.id, actor_id=world.writer.id, state="archived")
     with pytest.raises(NotFound, match="archived"):
         _lock(fdb, world, ws, uuid.uuid4())
+    assert fdb.jj.unlock_workspace(  # what was held before the archive can still be given back
+        world.repo.id,
+        ws.id,
+        actor_id=world.writer.id,
+        agent_id=agent,
+        operation="sync",
+        token=held.fencing_token,
+    )
     row = conn.execute("SELECT count(*) FROM leases").fetchone()
     assert row == (0,)
