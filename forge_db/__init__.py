@@ -16,6 +16,7 @@ from .config import Settings
 from .database import AsyncForgeDB, AsyncTransaction, ForgeDB, Transaction
 from .errors import (
     AlreadyExists,
+    AmbiguousPrefix,
     AuthenticationFailed,
     Conflict,
     ForgeDBError,
@@ -29,6 +30,7 @@ from .errors import (
 
 __all__ = [
     "AlreadyExists",
+    "AmbiguousPrefix",
     "AsyncForgeDB",
     "AsyncTransaction",
     "AuthenticationFailed",

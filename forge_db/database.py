@@ -18,6 +18,7 @@ from .collaboration import Collaboration
 from .config import Settings
 from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
+from .jj import Jj
 from .meta import Meta
 from .pooling import getconn, getconn_async, pool_options, pooled, pooled_async
 from .query import (
@@ -64,6 +65,7 @@ class Domains(Generic[R]):
     repositories: Repositories[R]
     issues: Issues[R]
     collaboration: Collaboration[R]
+    jj: Jj[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():

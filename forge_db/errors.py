@@ -18,6 +18,7 @@ from psycopg import errors as pgerrors
 
 __all__ = [
     "AlreadyExists",
+    "AmbiguousPrefix",
     "AuthenticationFailed",
     "Conflict",
     "ForgeDBError",
@@ -59,6 +60,16 @@ class InvalidInput(ForgeDBError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class AmbiguousPrefix(InvalidInput):
+    """An id prefix names several ids (jj: "prefix is ambiguous"); ``candidates`` lists some."""
+
+    def __init__(
+        self, message: str, *, field: str | None = None, candidates: list[str] | None = None
+    ) -> None:
+        super().__init__(message, field=field)
+        self.candidates = candidates or []
 
 
 class PermissionDenied(ForgeDBError):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import (
@@ -54,6 +54,7 @@ __all__ = [
     "AsyncBound",
     "AsyncRunner",
     "Bound",
+    "Copy",
     "Namespace",
     "Query",
     "Result",
@@ -123,15 +124,47 @@ def compact(sql: str) -> str:
     ).strip()
 
 
+class Copy:
+    """Rows for a bulk statement: sent with ``COPY`` into a temporary table the statement reads.
+
+    ``setup`` creates the table (``CREATE TEMP TABLE IF NOT EXISTS ... ON COMMIT DROP``),
+    ``statement`` is the ``COPY ... FROM STDIN (FORMAT BINARY)`` that fills it with ``rows``,
+    whose columns have the server types ``types``. The runner sends the three and the query's
+    own statement in one transaction (a savepoint inside a caller's), so the operation stays
+    atomic; the statement consumes the staged rows (``DELETE ... RETURNING``), so a second call
+    in the same transaction starts from an empty table.
+    """
+
+    __slots__ = ("rows", "setup", "statement", "types")
+
+    def __init__(
+        self,
+        setup: LiteralString,
+        statement: LiteralString,
+        types: Sequence[str],
+        rows: Iterable[Sequence[Any]],
+    ) -> None:
+        self.setup = compact(setup)
+        self.statement = compact(statement)
+        self.types = tuple(types)
+        self.rows = rows
+
+
 class Query(Generic[T]):
-    """A statement ready to run: SQL, parameters, and how to turn its rows into ``T``."""
+    """A statement ready to run: SQL, parameters, and how to turn its rows into ``T``.
 
-    __slots__ = ("params", "shape", "sql")
+    ``copy``, for a bulk operation, carries rows that reach the server by ``COPY`` first.
+    """
 
-    def __init__(self, sql: SQL, params: Params, shape: Shape[T]) -> None:
+    __slots__ = ("copy", "params", "shape", "sql")
+
+    def __init__(
+        self, sql: SQL, params: Params, shape: Shape[T], *, copy: Copy | None = None
+    ) -> None:
         self.sql: SQL = compact(sql) if isinstance(sql, str) else sql
         self.params = params
         self.shape = shape
+        self.copy = copy
 
     def __repr__(self) -> str:
         text = self.sql if isinstance(self.sql, str) else repr(self.sql)
@@ -309,13 +342,46 @@ async def _function_exists_async(
     return bool(row and row[0])
 
 
+def _copy_then_run_sync(conn: psycopg.Connection[Any], query: Query[Any], copy: Copy) -> Result:
+    with conn.transaction():
+        cursor = conn.cursor()
+        cursor.execute(copy.setup)
+        with cursor.copy(copy.statement) as stream:
+            stream.set_types(copy.types)
+            for row in copy.rows:
+                stream.write_row(row)
+        cursor.execute(query.sql, query.params)
+        columns = _columns(cursor)
+        rows = cursor.fetchall() if columns is not None else []
+        return Result(rows, columns or (), cursor.rowcount)
+
+
+async def _copy_then_run_async(
+    conn: psycopg.AsyncConnection[Any], query: Query[Any], copy: Copy
+) -> Result:
+    async with conn.transaction():
+        cursor = conn.cursor()
+        await cursor.execute(copy.setup)
+        async with cursor.copy(copy.statement) as stream:
+            stream.set_types(copy.types)
+            for row in copy.rows:
+                await stream.write_row(row)
+        await cursor.execute(query.sql, query.params)
+        columns = _columns(cursor)
+        rows = await cursor.fetchall() if columns is not None else []
+        return Result(rows, columns or (), cursor.rowcount)
+
+
 def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "") -> T:
     """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
     try:
-        cursor = conn.execute(query.sql, query.params)
-        columns = _columns(cursor)
-        rows = cursor.fetchall() if columns is not None else []
-        result = Result(rows, columns or (), cursor.rowcount)
+        if query.copy is not None:
+            result = _copy_then_run_sync(conn, query, query.copy)
+        else:
+            cursor = conn.execute(query.sql, query.params)
+            columns = _columns(cursor)
+            rows = cursor.fetchall() if columns is not None else []
+            result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         exists = _function_exists_sync(conn, exc)
         raise translate(exc, target=target, function_exists=exists) from exc
@@ -325,10 +391,13 @@ def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "
 async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], target: str = "") -> T:
     """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
     try:
-        cursor = await conn.execute(query.sql, query.params)
-        columns = _columns(cursor)
-        rows = await cursor.fetchall() if columns is not None else []
-        result = Result(rows, columns or (), cursor.rowcount)
+        if query.copy is not None:
+            result = await _copy_then_run_async(conn, query, query.copy)
+        else:
+            cursor = await conn.execute(query.sql, query.params)
+            columns = _columns(cursor)
+            rows = await cursor.fetchall() if columns is not None else []
+            result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
         exists = await _function_exists_async(conn, exc)
         raise translate(exc, target=target, function_exists=exists) from exc

@@ -8,14 +8,17 @@ a tie-breaker left out of the order or of the cursor, shows as a duplicate or a 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_type_hints
 
 import pytest
 from support import make_repository, make_user
 
 from forge_db import ForgeDB
+from forge_db.jj import OperationRecord
 from forge_db.pagination import Page
 
 from .operations import OPERATIONS
@@ -43,9 +46,30 @@ def _populate(db: ForgeDB) -> W:
     for n in (2, 3, 5):  # a few distinct comment counts, many ties at zero
         for _ in range(n % 3 + 1):
             db.issues.comments.create(main.id, n, actor_id=owner.id, body="more")
+    _populate_jj(db, main.id, owner.id)
     db.collaboration.watches.set(main.id, actor_id=fan.id, level="watching")
     db.issues.create(main.id, actor_id=other.id, title="one more for the watchers")
     return {"owner": owner, "other": other, "fan": fan, "main": main}
+
+
+def _populate_jj(db: ForgeDB, repository_id: int, owner_id: int) -> None:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)  # every operation ends at once: a tie
+    operations = [
+        OperationRecord(
+            operation_id=secrets.token_hex(64),
+            view_id="a" * 128,
+            started_at=moment,
+            ended_at=moment,
+        )
+        for _ in range(ROWS)
+    ]
+    with db.transaction() as tx:
+        tx.jj.record_operations(repository_id, operations, actor_id=owner_id)
+        for n in range(ROWS):
+            tx.jj.create_workspace(repository_id, actor_id=owner_id, name=f"ws-{n}")
+        moved = tx.jj.create_workspace(repository_id, actor_id=owner_id, name="moved")
+        for state in ("active", "stale") * (ROWS // 2):
+            tx.jj.transition_workspace(repository_id, moved.id, actor_id=owner_id, state=state)
 
 
 @dataclass(frozen=True)
@@ -63,6 +87,21 @@ _ISSUE_ORDERS = [
 ]
 
 LISTS: dict[str, Paged] = {
+    "db.jj.operations.log": Paged(lambda db, w, kw: db.jj.operation_log(w["main"].id, **kw)),
+    "db.jj.workspaces.list": Paged(
+        lambda db, w, kw: db.jj.list_workspaces(w["main"].id, **kw),
+        [{}, {"state": "provisioning"}],
+    ),
+    "db.jj.workspaces.history": Paged(
+        lambda db, w, kw: db.jj.workspace_history(
+            w["main"].id, db.jj.list_workspaces(w["main"].id, state="stale").items[0].id, **kw
+        )
+    ),
+    "db.jj.workspaces.find_stale": Paged(
+        lambda db, w, kw: db.jj.find_stale_workspaces(
+            w["main"].id, older_than=timedelta(microseconds=1), **kw
+        )
+    ),
     "db.repositories.list_for_owner": Paged(
         lambda db, w, kw: db.repositories.list_for_owner(w["owner"].username, **kw)
     ),

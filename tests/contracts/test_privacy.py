@@ -19,8 +19,11 @@ privacy.
 
 from __future__ import annotations
 
+import secrets
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -29,6 +32,7 @@ from pydantic import BaseModel
 from support import make_repository, make_user
 
 from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
+from forge_db.jj import CommitRecord, OperationRecord
 from forge_db.pagination import Page
 
 from .operations import OPERATIONS
@@ -72,7 +76,9 @@ def world(fdb: ForgeDB) -> W:
     public_milestone = issues.milestones.create(public.id, actor_id=stranger.id, title="open")
     issues.create(public.id, actor_id=stranger.id, title="open issue", body="open")
     public_comment = issues.comments.create(public.id, 1, actor_id=stranger.id, body="open reply")
+    jj = _jj_world(fdb, owner.id, private.id)
     return {
+        **jj,
         "owner": owner,
         "reader": reader,
         "writer": writer,
@@ -85,6 +91,43 @@ def world(fdb: ForgeDB) -> W:
         "public_label": public_label,
         "public_milestone": public_milestone,
         "public_comment": public_comment,
+    }
+
+
+def _jj_world(fdb: ForgeDB, owner_id: int, private_id: int) -> W:
+    """jj data of the private repository, each with a "secret" in it."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    operation = OperationRecord(
+        operation_id=secrets.token_hex(64),
+        view_id="b" * 128,
+        description="secret op",
+        started_at=moment,
+        ended_at=moment,
+    )
+    fdb.jj.record_operations(private_id, [operation], actor_id=owner_id)
+    commit = CommitRecord(
+        change_id="k" * 32,
+        commit_id=secrets.token_hex(20),
+        description="secret commit",
+        authored_at=moment,
+        committed_at=moment,
+    )
+    fdb.jj.record_commits(private_id, [commit], actor_id=owner_id)
+    blob = fdb.jj.put_blob(private_id, b"secret blob", actor_id=owner_id)
+    agent = uuid.uuid4()
+    workspace = fdb.jj.create_workspace(
+        private_id, actor_id=owner_id, name="secret-ws", agent_id=agent, reason="secret reason"
+    )
+    lock = fdb.jj.lock_workspace(
+        private_id, workspace.id, actor_id=owner_id, agent_id=agent, operation="sync"
+    )
+    return {
+        "operation": operation,
+        "commit": commit,
+        "blob": blob.hashes[0],
+        "agent": agent,
+        "workspace": workspace,
+        "lock": lock,
     }
 
 
@@ -224,6 +267,73 @@ READS: dict[str, ReadSpec] = {
     "db.collaboration.stars.list": ReadSpec(
         lambda db, w, v, repo: db.collaboration.stars.list(w["owner"].id, viewer_id=v).items,
         scoped=False,
+    ),
+    "db.jj.operations.heads": ReadSpec(
+        lambda db, w, v, repo: db.jj.operation_heads(repo.id, viewer_id=v).heads
+    ),
+    "db.jj.operations.log": ReadSpec(
+        lambda db, w, v, repo: db.jj.operation_log(repo.id, viewer_id=v).items
+    ),
+    "db.jj.operations.resolve": ReadSpec(
+        lambda db, w, v, repo: db.jj.resolve_operation(
+            repo.id, w["operation"].operation_id[:8], viewer_id=v
+        )
+    ),
+    "db.jj.operations.shortest_prefixes": ReadSpec(
+        lambda db, w, v, repo: db.jj.operations.shortest_prefixes(
+            repo.id, [w["operation"].operation_id], viewer_id=v
+        ),
+        reader_sees=lambda r: len(r) == 1,
+    ),
+    "db.jj.changes.resolve_change": ReadSpec(
+        lambda db, w, v, repo: db.jj.resolve_change(repo.id, "kkkk", viewer_id=v)
+    ),
+    "db.jj.changes.resolve_commit": ReadSpec(
+        lambda db, w, v, repo: db.jj.resolve_commit(repo.id, w["commit"].commit_id[:8], viewer_id=v)
+    ),
+    "db.jj.changes.evolog": ReadSpec(
+        lambda db, w, v, repo: db.jj.evolog(repo.id, w["commit"].commit_id, viewer_id=v)
+    ),
+    "db.jj.changes.shortest_prefixes": ReadSpec(
+        lambda db, w, v, repo: db.jj.shortest_prefixes(
+            repo.id, [w["commit"].commit_id], viewer_id=v
+        ),
+        reader_sees=lambda r: len(r) == 1,
+    ),
+    "db.jj.blobs.get": ReadSpec(
+        lambda db, w, v, repo: db.jj.get_blob(repo.id, w["blob"], viewer_id=v)
+    ),
+    "db.jj.blobs.missing": ReadSpec(
+        lambda db, w, v, repo: db.jj.missing_blobs(repo.id, [w["blob"], "0" * 64], viewer_id=v),
+        reader_sees=lambda r: r == ["0" * 64],
+    ),
+    "db.jj.workspaces.get": ReadSpec(
+        lambda db, w, v, repo: db.jj.get_workspace(repo.id, w["workspace"].id, viewer_id=v)
+    ),
+    "db.jj.workspaces.resolve": ReadSpec(
+        lambda db, w, v, repo: db.jj.workspaces.resolve(
+            repo.id, w["workspace"].short_id, viewer_id=v
+        )
+    ),
+    "db.jj.workspaces.resolve_agent": ReadSpec(
+        lambda db, w, v, repo: db.jj.workspaces.resolve_agent(
+            repo.id, str(w["agent"])[:8], viewer_id=v
+        )
+    ),
+    "db.jj.workspaces.list": ReadSpec(
+        lambda db, w, v, repo: db.jj.list_workspaces(repo.id, viewer_id=v).items
+    ),
+    "db.jj.workspaces.history": ReadSpec(
+        lambda db, w, v, repo: (
+            db.jj.workspace_history(repo.id, w["workspace"].id, viewer_id=v).items
+        )
+    ),
+    "db.jj.workspaces.find_stale": ReadSpec(
+        lambda db, w, v, repo: (
+            db.jj.find_stale_workspaces(
+                repo.id, older_than=timedelta(microseconds=1), viewer_id=v
+            ).items
+        )
     ),
     "db.collaboration.watches.get": ReadSpec(
         lambda db, w, v, repo: db.collaboration.watches.get(repo.id, viewer_id=v),  # type: ignore[arg-type]
@@ -472,6 +582,90 @@ WRITES: dict[str, WriteSpec] = {
         "read",
         lambda db, w, a, r: db.collaboration.watches.set(r.id, actor_id=a, level="ignoring"),
     ),
+    "db.jj.operations.record": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.record_operations(
+            r.id,
+            [w["operation"].model_copy(update={"operation_id": secrets.token_hex(64)})],
+            actor_id=a,
+        ),
+    ),
+    "db.jj.changes.record": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.record_commits(
+            r.id,
+            [w["commit"].model_copy(update={"commit_id": secrets.token_hex(20)})],
+            actor_id=a,
+        ),
+    ),
+    "db.jj.changes.abandon": WriteSpec(
+        "write",
+        lambda db, w, a, r: _true_or_not_found(
+            db.jj.changes.abandon(r.id, [w["commit"].commit_id], actor_id=a) > 0
+        ),
+        child=True,
+    ),
+    "db.jj.blobs.put": WriteSpec(
+        "write", lambda db, w, a, r: db.jj.put_blob(r.id, b"new content", actor_id=a)
+    ),
+    "db.jj.blobs.put_many": WriteSpec(
+        "write", lambda db, w, a, r: db.jj.put_blobs(r.id, [b"one", b"two"], actor_id=a)
+    ),
+    "db.jj.workspaces.create": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.create_workspace(
+            r.id, actor_id=a, name=f"ws-{secrets.token_hex(4)}"
+        ),
+    ),
+    "db.jj.workspaces.transition": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.transition_workspace(
+            r.id, w["workspace"].id, actor_id=a, state="active"
+        ),
+        child=True,
+    ),
+    "db.jj.workspaces.sync": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.workspaces.sync(
+            r.id,
+            w["workspace"].id,
+            actor_id=a,
+            operation_id=w["operation"].operation_id,
+            working_copy_commit_id="c" * 40,
+        ),
+        child=True,
+    ),
+    "db.jj.locks.acquire": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.lock_workspace(
+            r.id, w["workspace"].id, actor_id=a, agent_id=uuid.uuid4(), operation="modify"
+        ),
+        child=True,
+    ),
+    "db.jj.locks.renew": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.locks.renew(
+            r.id,
+            w["workspace"].id,
+            actor_id=a,
+            agent_id=w["agent"],
+            operation="sync",
+            token=w["lock"].fencing_token,
+        ),
+        child=True,
+    ),
+    "db.jj.locks.release": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.unlock_workspace(
+            r.id,
+            w["workspace"].id,
+            actor_id=a,
+            agent_id=w["agent"],
+            operation="sync",
+            token=w["lock"].fencing_token,
+        ),
+        child=True,
+    ),
 }
 
 
@@ -494,7 +688,7 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_read",
     "db.collaboration.notifications.mark_all_read",
 }
-ADMINISTRATIVE = {"db.issues.admin_check_counts"}
+ADMINISTRATIVE = {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"}
 
 
 def test_every_operation_is_classified() -> None:
@@ -511,7 +705,8 @@ _TABLES = (
     "repositories", "repository_collaborators", "bookmarks", "renamed_branches", "branches",
     "protected_branches", "issues", "issue_labels", "issue_assignees", "issue_dependencies",
     "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
-    "stars", "watches", "notifications",
+    "stars", "watches", "notifications", "jj_operations", "jj_operation_heads", "changes",
+    "blobs", "repository_blobs", "jj_workspaces", "jj_workspace_transitions", "leases",
 )  # fmt: skip
 
 

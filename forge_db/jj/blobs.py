@@ -1,0 +1,163 @@
+"""``db.jj.blobs``: file contents stored once under their SHA-256, per repository.
+
+A blob is stored once for all repositories (``blobs``, keyed by ``sha256(content)``, which the
+schema checks); a repository holds the blobs put to it (``repository_blobs``), reads only those,
+and a push negotiates against only those, so no repository learns what another stores. Parts
+and file trackers reference a blob through that link. Garbage collection removes, in small
+batches, links nothing references and blobs no repository holds.
+
+Putting locks every blob that already exists (``FOR KEY SHARE``) before linking it, and the
+collector takes its candidates with ``FOR UPDATE SKIP LOCKED``: a blob being put is skipped, and
+one the collector took first is stored again by the put. A blob put within ``min_age`` of a
+collection is never collected, so put, then reference (in one transaction or within that age).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Final
+
+from ..access import gate, guard, readable
+from ..inputs import Duration, Id
+from ..query import Copy, Namespace, Query, R, Result, Shape, one, read, scalars, write
+from .ids import Batch, BlobContent, BlobContents, BlobHash, BlobHashes
+from .models import Blob, BlobsStored, GarbageCollected
+
+__all__ = ["Blobs"]
+
+_STAGE: Final = "pg_temp.jj_blob_stage"
+_SETUP: Final = (
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (hash bytea, content bytea) ON COMMIT DROP"
+)
+_COPY: Final = f"COPY {_STAGE} (hash, content) FROM STDIN (FORMAT BINARY)"
+_TYPES: Final = ("bytea", "bytea")
+_DEFAULT_MIN_AGE: Final = timedelta(hours=1)
+
+# The steps of a put, shared by one blob and many: lock what exists, store what does not
+# (ordered by hash, so concurrent puts wait on each other in one order and never deadlock),
+# then link every blob to the repository (an upload again refreshes the link's age).
+_PUT: Final = f"""
+    locked AS (
+        SELECT b.hash FROM blobs b WHERE b.hash IN (SELECT hash FROM incoming)
+        ORDER BY b.hash FOR KEY SHARE
+    ),
+    inserted AS (
+        INSERT INTO blobs (hash, content)
+        SELECT i.hash, i.content FROM incoming i CROSS JOIN guard
+        WHERE i.hash NOT IN (SELECT hash FROM locked)
+        ORDER BY i.hash
+        ON CONFLICT (hash) DO NOTHING
+        RETURNING hash
+    ),
+    linked AS (
+        INSERT INTO repository_blobs (repository_id, hash)
+        SELECT guard.id, i.hash FROM incoming i CROSS JOIN guard
+        WHERE (SELECT count(*) FROM inserted) >= 0
+        ORDER BY i.hash
+        ON CONFLICT (repository_id, hash) DO UPDATE SET uploaded_at = now()
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM inserted) AS created, (SELECT count(*) FROM linked) AS linked
+    WHERE {gate()}
+"""
+
+
+def _stored(hashes: list[str]) -> Shape[BlobsStored]:
+    def convert(result: Result) -> BlobsStored:
+        created = int(result.rows[0][0]) if result.rows else 0
+        return BlobsStored(hashes=hashes, created=created)
+
+    return Shape(convert, {"created": int, "linked": int})
+
+
+class Blobs(Namespace[R]):
+    """Content-addressed blobs of a repository (write role to put, read role to get)."""
+
+    @write
+    def put(self, repository_id: Id, content: BlobContent, *, actor_id: Id) -> Query[BlobsStored]:
+        """Store one file's content under its SHA-256 (once, however often it is put)."""
+        digest = hashlib.sha256(content).digest()
+        return Query(
+            f"""
+            WITH guard AS ({guard("write")}),
+            incoming AS (SELECT %(hash)s::bytea AS hash, %(content)s::bytea AS content),
+            {_PUT}
+            """,
+            {
+                "repository_id": repository_id,
+                "actor_id": actor_id,
+                "hash": digest,
+                "content": content,
+            },
+            _stored([digest.hex()]),
+        )
+
+    @write
+    def put_many(
+        self, repository_id: Id, contents: BlobContents, *, actor_id: Id
+    ) -> Query[BlobsStored]:
+        """Store many contents in one ``COPY``; their hashes in the order given."""
+        digests = [hashlib.sha256(content).digest() for content in contents]
+        unique = dict(zip(digests, contents, strict=True))
+        return Query(
+            f"""
+            WITH guard AS ({guard("write")}),
+            incoming AS (DELETE FROM {_STAGE} RETURNING hash, content),
+            {_PUT}
+            """,
+            {"repository_id": repository_id, "actor_id": actor_id},
+            _stored([d.hex() for d in digests]),
+            copy=Copy(_SETUP, _COPY, _TYPES, unique.items()),
+        )
+
+    @read
+    def get(self, repository_id: Id, hash: BlobHash, *, viewer_id: Id | None = None) -> Query[Blob]:
+        """A blob of the repository by its SHA-256 (hex)."""
+        return Query(
+            f"""
+            SELECT 'sha256'::text AS algorithm, encode(b.hash, 'hex') AS hash, b.size, b.content
+            FROM repository_blobs rb JOIN blobs b ON b.hash = rb.hash
+            WHERE rb.repository_id = %(repository_id)s AND rb.hash = decode(%(hash)s, 'hex')
+              AND {readable()}
+            """,
+            {"repository_id": repository_id, "viewer_id": viewer_id, "hash": hash},
+            one(Blob, f"blob {hash} not found in repository {repository_id}"),
+        )
+
+    @read
+    def missing(
+        self, repository_id: Id, hashes: BlobHashes, *, viewer_id: Id | None = None
+    ) -> Query[list[str]]:
+        """Which of ``hashes`` the repository lacks, in the order given (a push's negotiation)."""
+        return Query(
+            f"""
+            WITH allowed AS (
+                SELECT CASE WHEN {readable()} THEN 1
+                            ELSE raise_error('FDN01', 'repository not found') END AS ok
+            )
+            SELECT h.hash
+            FROM unnest(%(hashes)s::text[]) WITH ORDINALITY AS h (hash, position)
+            WHERE EXISTS (SELECT FROM allowed WHERE ok = 1)
+              AND NOT EXISTS (SELECT FROM repository_blobs rb
+                              WHERE rb.repository_id = %(repository_id)s
+                                AND rb.hash = decode(h.hash, 'hex'))
+            ORDER BY h.position
+            """,
+            {"repository_id": repository_id, "viewer_id": viewer_id, "hashes": hashes},
+            scalars(str),
+        )
+
+    @write
+    def collect_garbage(
+        self, *, batch: Batch = 1000, min_age: Duration = _DEFAULT_MIN_AGE
+    ) -> Query[GarbageCollected]:
+        """One small batch of garbage collection; repeat while it removes anything."""
+        return Query(
+            """
+            SELECT links_deleted, blobs_deleted, bytes_freed
+            FROM jj_collect_garbage(%(batch)s, %(min_age)s)
+            """,
+            {"batch": batch, "min_age": min_age},
+            one(GarbageCollected, "garbage collection returned nothing"),
+        )
