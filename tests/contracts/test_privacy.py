@@ -494,7 +494,11 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_read",
     "db.collaboration.notifications.mark_all_read",
 }
-ADMINISTRATIVE = {"db.issues.admin_check_counts"}
+# Infrastructure that services, runners and operators call (the coordination domain): not
+# repository data read or written on a person's behalf; tests/coordination checks each one.
+ADMINISTRATIVE = {"db.issues.admin_check_counts"} | {
+    path for path in OPERATIONS if path.startswith("db.coordination.")
+}
 
 
 def test_every_operation_is_classified() -> None:
