@@ -13,6 +13,41 @@ DROP FUNCTION IF EXISTS rate_limit_hit(text, integer, interval, integer);
 
 DROP TABLE IF EXISTS decisions;
 
+
+-- lease_acquire as 0007 made it.
+CREATE OR REPLACE FUNCTION lease_acquire(p_name text, p_holder text, p_ttl interval)
+RETURNS TABLE (fencing_token bigint, holder text, expires_at timestamptz, acquired boolean)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_ttl IS NULL OR p_ttl <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'FDI01', COLUMN = 'ttl', MESSAGE = 'ttl: must be positive';
+    END IF;
+    RETURN QUERY
+        INSERT INTO leases AS l (name, holder, expires_at)
+        VALUES (p_name, p_holder, now() + p_ttl)
+        ON CONFLICT (name) DO UPDATE SET
+            holder = EXCLUDED.holder,
+            fencing_token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
+                                 THEN l.fencing_token ELSE nextval('lease_fencing_tokens') END,
+            acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
+                               THEN l.acquired_at ELSE now() END,
+            expires_at = EXCLUDED.expires_at
+        WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+        RETURNING l.fencing_token, l.holder, l.expires_at, true;
+    IF NOT FOUND THEN
+        -- Held by someone else: report who, as of now (a fresh snapshot sees the holder).
+        RETURN QUERY
+            SELECT l.fencing_token, l.holder, l.expires_at, false FROM leases AS l
+             WHERE l.name = p_name;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION lease_acquire(text, text, interval) IS
+    'Take the lease p_name for p_holder until now() + p_ttl: free or expired, it is taken with a new, larger fencing token; already held by p_holder, it is renewed and keeps its token; held by another, nothing changes and the current holder is returned with acquired = false.';
+
 DROP TRIGGER IF EXISTS leases_forget_granted_waits ON leases;
 DROP FUNCTION IF EXISTS leases_forget_granted_waits();
 DROP TABLE IF EXISTS lease_waits;

@@ -128,6 +128,48 @@ CREATE TRIGGER leases_forget_granted_waits AFTER INSERT OR UPDATE OF holder ON l
     FOR EACH ROW EXECUTE FUNCTION leases_forget_granted_waits();
 
 
+-- --- leases: tokens in grant order -----------------------------------------------------------
+
+-- The same function and meaning, fixed so that tokens grow in the order acquisitions are
+-- granted (the signature, which other domains call, is unchanged).
+CREATE OR REPLACE FUNCTION lease_acquire(p_name text, p_holder text, p_ttl interval)
+RETURNS TABLE (fencing_token bigint, holder text, expires_at timestamptz, acquired boolean)
+LANGUAGE plpgsql VOLATILE
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF p_ttl IS NULL OR p_ttl <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'FDI01', COLUMN = 'ttl', MESSAGE = 'ttl: must be positive';
+    END IF;
+    -- Acquisitions of one name take turns, so that each draws its token after the previous
+    -- one committed: without this, a token drawn for an INSERT that then waited (or found the
+    -- row released meanwhile) could be granted after a larger one.
+    PERFORM pg_advisory_xact_lock(1818583411, hashtext(p_name));
+    RETURN QUERY
+        INSERT INTO leases AS l (name, holder, expires_at)
+        VALUES (p_name, p_holder, now() + p_ttl)
+        ON CONFLICT (name) DO UPDATE SET
+            holder = EXCLUDED.holder,
+            fencing_token = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
+                                 THEN l.fencing_token ELSE nextval('lease_fencing_tokens') END,
+            acquired_at = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > now()
+                               THEN l.acquired_at ELSE now() END,
+            expires_at = EXCLUDED.expires_at
+        WHERE l.expires_at <= now() OR l.holder = EXCLUDED.holder
+        RETURNING l.fencing_token, l.holder, l.expires_at, true;
+    IF NOT FOUND THEN
+        -- Held by someone else: report who, as of now (a fresh snapshot sees the holder).
+        RETURN QUERY
+            SELECT l.fencing_token, l.holder, l.expires_at, false FROM leases AS l
+             WHERE l.name = p_name;
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION lease_acquire(text, text, interval) IS
+    'Take the lease p_name for p_holder until now() + p_ttl: free or expired, it is taken with a new fencing token, larger than that of every earlier acquisition of any lease; already held by p_holder, it is renewed and keeps its token; held by another, nothing changes and the current holder is returned with acquired = false. Acquisitions of one name are serialised on an advisory transaction lock (class 1818583411, hashtext(name)).';
+
+
 -- --- decisions -------------------------------------------------------------------------------
 
 CREATE TABLE decisions (
