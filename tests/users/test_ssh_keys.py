@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ def _line(private: Any, comment: str = "me@laptop") -> str:
     return f"{text} {comment}"
 
 
-ACCEPTED = {
-    "ed25519": lambda: ed25519.Ed25519PrivateKey.generate(),
+ACCEPTED: dict[str, Callable[[], Any]] = {
+    "ed25519": ed25519.Ed25519PrivateKey.generate,
     "ecdsa-p256": lambda: ec.generate_private_key(ec.SECP256R1()),
     "ecdsa-p384": lambda: ec.generate_private_key(ec.SECP384R1()),
     "ecdsa-p521": lambda: ec.generate_private_key(ec.SECP521R1()),
@@ -63,7 +64,8 @@ def test_a_real_key_of_each_accepted_type_is_added_with_openssh_fingerprint(
     assert key.key_type == line.split()[0]
     if shutil.which("ssh-keygen"):
         assert key.fingerprint == _ssh_keygen_fingerprint(line, tmp_path)
-    assert key.fingerprint.startswith("SHA256:") and "=" not in key.fingerprint
+    assert key.fingerprint.startswith("SHA256:")
+    assert "=" not in key.fingerprint
     assert [k.id for k in fdb.users.list_ssh_keys(user.id)] == [key.id]
 
 
