@@ -286,3 +286,17 @@ def test_extend_keeps_a_delivery_hidden_and_needs_the_token(fdb: ForgeDB, conn: 
         events.extend("long", d.event_id, token=d.fencing_token + 1, visibility_timeout=60)
     with pytest.raises(Conflict):
         events.ack("long", UUID(int=0), token=d.fencing_token)
+
+
+def test_consumers_skip_deliveries_another_consumer_is_taking(db: ForgeDB, conn: Conn) -> None:
+    events = db.coordination.events
+    events.subscribe("busy", "*")
+    first, second = events.publish("job.run").id, events.publish("job.run").id
+    # A lock wait here would fail the statement instead of hanging the test.
+    conn.execute("SET lock_timeout = '5s'")
+    query = events.consume.query("busy", 1, worker="other")
+    with db.transaction() as tx:
+        (held,) = tx.coordination.events.consume("busy", 1, worker="slow")
+        assert held.event_id == first
+        taken = conn.execute(query.sql, query.params).fetchall()
+        assert [row[1] for row in taken] == [second]
