@@ -141,12 +141,19 @@ def event_bus(url: str, total: int, rounds: int) -> list[Row]:
         consume = events.consume.query("bench", 1, worker="pgbench")
         with psycopg.connect(url) as c:
             consume_sql = psycopg.ClientCursor(c).mogrify(consume.sql, consume.params)
-    script = f"""
-INSERT INTO events (topic, payload) VALUES ('bench.event', '{{}}');
-WITH taken AS ({consume_sql}) SELECT coalesce((SELECT event_id::text FROM taken LIMIT 1), '00000000-0000-0000-0000-000000000000') AS eid, coalesce((SELECT fencing_token FROM taken LIMIT 1), 0) AS tok
-\\gset
-UPDATE event_deliveries d SET state = 'acked', acked_at = now() FROM event_subscriptions s WHERE d.subscription_id = s.id AND s.name = 'bench' AND d.event_id = :eid::uuid AND d.state = 'in_flight' AND d.fencing_token = :tok;
-"""
+    # The same CTEs that pick and take the delivery; the last SELECT hands pgbench one row.
+    head = consume_sql[: consume_sql.rindex(") SELECT ") + 1]
+    taken = "(SELECT {} FROM taken WHERE state = 'in_flight' LIMIT 1)"
+    nil = "'00000000-0000-0000-0000-000000000000'"
+    script = (
+        "INSERT INTO events (topic, payload) VALUES ('bench.event', '{}');\n"
+        f"{head} SELECT coalesce({taken.format('event_id::text')}, {nil}) AS eid, "
+        f"coalesce({taken.format('fencing_token')}, 0) AS tok\n"
+        "\\gset\n"
+        "UPDATE event_deliveries d SET state = 'acked', acked_at = now() "
+        "FROM event_subscriptions s WHERE d.subscription_id = s.id AND s.name = 'bench' "
+        "AND d.event_id = :eid::uuid AND d.state = 'in_flight' AND d.fencing_token = :tok;\n"
+    )
     rows = [
         Row(workload, "forge_db (events.publish/consume/ack)", "events/s", median(forge)),
         Row(workload, "pgmq pattern, raw psycopg (send/read vt/delete)", "events/s", median(raw)),
