@@ -195,10 +195,10 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "tests/coordination/test_config.py",
     ),
     (
-        "alert fire without dedupe",
+        "alert recurrence not counted",
         "forge_db/coordination/alerts.py",
-        "ON CONFLICT (dedupe_key) WHERE state <> 'resolved' DO UPDATE SET",
-        "ON CONFLICT (dedupe_key) WHERE state = 'nothing' DO UPDATE SET",
+        "occurrences = a.occurrences + 1, last_seen_at = now(),",
+        "last_seen_at = now(),",
         "tests/coordination/test_alerts.py",
     ),
     (
