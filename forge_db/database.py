@@ -16,7 +16,8 @@ from . import config
 from .auth import Auth
 from .collaboration import Collaboration
 from .config import Settings
-from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
+from .coordination import Coordination
+from .errors import Conflict, InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
 from .jj import Jj
 from .meta import Meta
@@ -66,6 +67,7 @@ class Domains(Generic[R]):
     issues: Issues[R]
     collaboration: Collaboration[R]
     jj: Jj[R]
+    coordination: Coordination[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():
@@ -163,6 +165,81 @@ def _check_session(target: str, settings: Settings, row: tuple[Any, ...] | None)
     )
 
 
+# --- waiting for a notification (LISTEN/NOTIFY) ----------------------------------------------
+
+
+def _listen(channel: str) -> pgsql.Composed:
+    return pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel))
+
+
+def _wait_budget(due: float | None, within: float) -> tuple[bool, float]:
+    """Whether something is available now, and how long to wait for a notification."""
+    if due is not None and due <= 0:
+        return True, 0.0
+    return False, within if due is None else min(within, due)
+
+
+def wait_sync(
+    conn: psycopg.Connection[Any],
+    channel: str,
+    payload: str,
+    ready: Query[float | None],
+    within: float,
+    target: str,
+) -> bool:
+    """Listen on ``channel`` and wait up to ``within`` s for ``payload``, or until ``ready``
+    (seconds until something is available; ``None`` for never) says the wait is over."""
+    try:
+        conn.execute(_listen(channel))
+        try:
+            now, budget = _wait_budget(execute_sync(conn, ready, target), within)
+            if now:
+                return True
+            # Notifications that arrived while ``ready`` ran are kept by psycopg and come first.
+            for notify in conn.notifies(timeout=budget):
+                if notify.channel == channel and notify.payload == payload:
+                    return True
+            due = execute_sync(conn, ready, target)
+            return due is not None and due <= 0
+        finally:
+            conn.execute("UNLISTEN *")
+    except psycopg.Error as exc:
+        raise translate(exc, target=target) from exc
+
+
+async def wait_async(
+    conn: psycopg.AsyncConnection[Any],
+    channel: str,
+    payload: str,
+    ready: Query[float | None],
+    within: float,
+    target: str,
+) -> bool:
+    """The async twin of :func:`wait_sync`."""
+    try:
+        await conn.execute(_listen(channel))
+        try:
+            now, budget = _wait_budget(await execute_async(conn, ready, target), within)
+            if now:
+                return True
+            async for notify in conn.notifies(timeout=budget):
+                if notify.channel == channel and notify.payload == payload:
+                    return True
+            due = await execute_async(conn, ready, target)
+            return due is not None and due <= 0
+        finally:
+            await conn.execute("UNLISTEN *")
+    except psycopg.Error as exc:
+        raise translate(exc, target=target) from exc
+
+
+def _in_transaction() -> Conflict:
+    return Conflict(
+        "waiting for a notification inside a transaction never sees one: notifications are "
+        "delivered between transactions; wait on the database object, outside db.transaction()"
+    )
+
+
 # --- sync ------------------------------------------------------------------------------------
 
 
@@ -188,6 +265,14 @@ class _PoolRunner:
         finally:
             pool.putconn(conn)
 
+    def wait(self, channel: str, payload: str, ready: Query[float | None], within: float) -> bool:
+        """Wait on a pooled connection for a notification (see :func:`wait_sync`)."""
+        try:
+            with pooled(self._pool, self._timeout) as conn:
+                return wait_sync(conn, channel, payload, ready, within, self._target)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise translate(exc, target=self._target) from exc
+
 
 class _ConnectionRunner:
     __slots__ = ("_conn", "_target")
@@ -198,6 +283,9 @@ class _ConnectionRunner:
 
     def run(self, query: Query[T]) -> T:
         return execute_sync(self._conn, query, self._target)
+
+    def wait(self, channel: str, payload: str, ready: Query[float | None], within: float) -> bool:
+        raise _in_transaction()
 
 
 class Transaction(Domains[SyncRunner]):
@@ -372,6 +460,16 @@ class _AsyncPoolRunner(AsyncRunnerBase):
         finally:
             await pool.putconn(conn)
 
+    async def wait(
+        self, channel: str, payload: str, ready: Query[float | None], within: float
+    ) -> bool:
+        """Wait on a pooled connection for a notification (see :func:`wait_async`)."""
+        try:
+            async with pooled_async(self._pool, self._timeout) as conn:
+                return await wait_async(conn, channel, payload, ready, within, self._target)
+        except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
+            raise translate(exc, target=self._target) from exc
+
 
 class _AsyncConnectionRunner(AsyncRunnerBase):
     __slots__ = ("_conn", "_target")
@@ -382,6 +480,11 @@ class _AsyncConnectionRunner(AsyncRunnerBase):
 
     async def run(self, query: Query[T]) -> T:
         return await execute_async(self._conn, query, self._target)
+
+    async def wait(
+        self, channel: str, payload: str, ready: Query[float | None], within: float
+    ) -> bool:
+        raise _in_transaction()
 
 
 class AsyncTransaction(Domains[AsyncRunner]):

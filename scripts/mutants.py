@@ -152,6 +152,8 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "    @write\n    def get_session(",
         "    @read\n    def get_session(",
         "tests/contracts/test_reads_are_read_only.py",
+    ),
+    (
         "jj heads keep the parents",
         "db/migrations/0009_jj_store.sql",
         "    DELETE FROM jj_operation_heads h\n     WHERE (h.repository_id",
@@ -213,6 +215,127 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "OR (o.ended_at, o.operation_id) < (%(after_at)s, %(after_id)s::text))",
         "OR (o.ended_at, o.operation_id) <= (%(after_at)s, %(after_id)s::text))",
         "tests/jj/test_operations.py -k log_walks",
+    ),
+    (
+        "event consume without SKIP LOCKED",
+        "forge_db/coordination/events.py",
+        "FOR UPDATE OF d SKIP LOCKED",
+        "FOR UPDATE OF d",
+        "tests/coordination/test_events.py",
+    ),
+    (
+        "event ack without the fencing token",
+        "forge_db/coordination/events.py",
+        """            WHERE d.subscription_id = sub.id AND d.event_id = %(event_id)s
+              AND d.state = 'in_flight' AND {held("d")}
+            \"\"\",
+            {"subscription": subscription, "event_id": event_id, "token": token},""",
+        """            WHERE d.subscription_id = sub.id AND d.event_id = %(event_id)s
+              AND d.state = 'in_flight'
+            \"\"\",
+            {"subscription": subscription, "event_id": event_id, "token": token},""",
+        "tests/coordination/test_events.py",
+    ),
+    (
+        "event acked twice",
+        "forge_db/coordination/events.py",
+        "UPDATE event_deliveries d SET state = 'acked', acked_at = now()\n            FROM ({_SUBSCRIPTION}) sub\n            WHERE d.subscription_id = sub.id AND d.event_id = %(event_id)s\n              AND d.state = 'in_flight'",
+        "UPDATE event_deliveries d SET state = 'acked', acked_at = now()\n            FROM ({_SUBSCRIPTION}) sub\n            WHERE d.subscription_id = sub.id AND d.event_id = %(event_id)s\n              AND d.state IN ('in_flight', 'acked')",
+        "tests/coordination/test_events.py",
+    ),
+    (
+        "fan-out ignores the source filter",
+        "db/migrations/0011_coordination_bus.sql",
+        "           AND (s.source_filter IS NULL OR s.source_filter = NEW.source)\n",
+        "",
+        "tests/coordination/test_events.py tests/coordination/test_schema.py",
+    ),
+    (
+        "timed-out delivery redelivered forever",
+        "forge_db/coordination/events.py",
+        "state = CASE WHEN d.attempts >= sub.max_attempts THEN 'dead'\n                                 ELSE 'in_flight' END,",
+        "state = 'in_flight',",
+        "tests/coordination/test_events.py",
+    ),
+    (
+        "deadlock cycles reported once per member",
+        "forge_db/coordination/leases.py",
+        """                  AND w.start = (SELECT min(m COLLATE "C") FROM unnest(w.path) AS m)""",
+        "",
+        "tests/coordination/test_leases.py",
+    ),
+    (
+        "deadlock victim is the oldest waiter",
+        "forge_db/coordination/leases.py",
+        "ORDER BY u.s DESC, u.m",
+        "ORDER BY u.s ASC, u.m",
+        "tests/coordination/test_leases.py",
+    ),
+    (
+        "decision decided twice",
+        "forge_db/coordination/decisions.py",
+        "WHERE id = %(decision_id)s AND state = 'pending'\n                RETURNING",
+        "WHERE id = %(decision_id)s\n                RETURNING",
+        "tests/coordination/test_decisions.py",
+    ),
+    (
+        "rate limit lets everything through",
+        "db/migrations/0011_coordination_bus.sql",
+        "    allowed := v_tokens >= p_cost;",
+        "    allowed := true;",
+        "tests/coordination/test_limits.py",
+    ),
+    (
+        "config get returns a secret",
+        "forge_db/coordination/config.py",
+        '"key, repository_id, value_type, CASE WHEN secret THEN NULL ELSE value END AS value, secret, "',
+        '"key, repository_id, value_type, value, secret, "',
+        "tests/coordination/test_config.py",
+    ),
+    (
+        "alert recurrence not counted",
+        "forge_db/coordination/alerts.py",
+        "occurrences = a.occurrences + 1, last_seen_at = now(),",
+        "last_seen_at = now(),",
+        "tests/coordination/test_alerts.py",
+    ),
+    (
+        "short RSA ssh keys accepted",
+        "forge_db/users/ssh_keys.py",
+        "MIN_RSA_BITS: Final = 2048",
+        "MIN_RSA_BITS: Final = 1024",
+        "tests/users/test_ssh_keys.py",
+    ),
+    (
+        "ssh key last use written on every login",
+        "forge_db/users/ssh_keys.py",
+        "AND (f.last_used_at IS NULL OR f.last_used_at < now() - interval '1 minute')",
+        "",
+        "tests/users/test_ssh_keys.py",
+    ),
+    (
+        "commit status writable with read access",
+        "forge_db/repositories/statuses.py",
+        'WITH guard AS ({guard("write")})',
+        'WITH guard AS ({guard("read")})',
+        "tests/repositories/test_statuses.py",
+    ),
+    (
+        "commit status read without the privacy filter",
+        "forge_db/repositories/statuses.py",
+        """            WHERE repository_id = %(repository_id)s AND commit_id = %(commit_id)s
+              AND {readable()}
+            ORDER BY context""",
+        """            WHERE repository_id = %(repository_id)s AND commit_id = %(commit_id)s
+            ORDER BY context""",
+        "tests/repositories/test_statuses.py",
+    ),
+    (
+        "combined status: error counts as success",
+        "forge_db/repositories/statuses.py",
+        "WHERE state IN ('failure', 'error'))",
+        "WHERE state IN ('failure'))",
+        "tests/repositories/test_statuses.py",
     ),
 ]
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
 from ..access import Role
 
-__all__ = ["Bookmark", "Branch", "Collaborator", "ProtectionRule", "Repository", "Role"]
+__all__ = [
+    "Bookmark",
+    "Branch",
+    "Collaborator",
+    "CombinedStatus",
+    "CommitStatus",
+    "ProtectionRule",
+    "Repository",
+    "Role",
+]
 
 
 class _Frozen(BaseModel):
@@ -79,3 +89,30 @@ class ProtectionRule(_Frozen):
     land_min_role: Literal["write", "admin"]
     created_at: datetime
     updated_at: datetime
+
+
+class CommitStatus(_Frozen):
+    """A status a CI system reported for one context of a commit (the latest, or a past one)."""
+
+    id: UUID
+    repository_id: int
+    commit_id: str
+    context: str
+    state: Literal["pending", "success", "failure", "error"]
+    description: str
+    target_url: str | None
+    creator_id: int | None
+    created_at: datetime
+
+
+class CombinedStatus(_Frozen):
+    """GitHub's combined status of a commit: ``failure`` if any context failed or erred, else
+    ``pending`` if any is pending (or none reported), else ``success``; with the contexts a
+    bookmark's protection rules require and which of those have not reported at all."""
+
+    commit_id: str
+    state: Literal["pending", "success", "failure"]
+    total_count: int
+    statuses: list[CommitStatus]
+    required_contexts: list[str]
+    missing_contexts: list[str]

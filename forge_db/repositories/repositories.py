@@ -13,13 +13,14 @@ from ..access import guard, readable
 from ..errors import register_constraint_messages
 from ..inputs import UNSET, Cursor, Description, Flag, Id, Limit, RefName, RepoName, Unset, Username
 from ..pagination import Keyset, Page, page_size
-from ..query import Namespace, Query, R, one, read, scalar, write
+from ..query import Namespace, Query, R, alias, one, read, scalar, write
 from .bookmarks import Bookmarks
 from .branches import Branches
 from .collaborators import Collaborators
 from .models import Repository
 from .protection import Protection
 from .sql import REPOSITORY_COLUMNS, repository_row
+from .statuses import Statuses
 
 __all__ = ["Repositories"]
 
@@ -52,12 +53,17 @@ def _missing(repository_id: int) -> str:
 
 
 class Repositories(Namespace[R]):
-    """Repositories; ``collaborators``, ``bookmarks``, ``branches`` and ``protection`` hang off it."""
+    """Repositories; ``collaborators``, ``bookmarks``, ``branches``, ``protection`` and commit
+    ``statuses`` hang off it."""
 
     collaborators: Collaborators[R]
     bookmarks: Bookmarks[R]
     branches: Branches[R]
     protection: Protection[R]
+    statuses: Statuses[R]
+
+    set_commit_status = alias(Statuses.set)
+    combined_status = alias(Statuses.combined)
 
     @write
     def create(

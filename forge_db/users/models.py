@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["EmailAddress", "User"]
+__all__ = ["EmailAddress", "SshKey", "SshKeyOwner", "User"]
 
 
 class User(BaseModel):
@@ -35,3 +35,33 @@ class EmailAddress(BaseModel):
     verified_at: datetime | None
     is_primary: bool
     created_at: datetime
+
+
+class SshKey(BaseModel):
+    """One of a user's SSH public keys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    user_id: int
+    title: str
+    key_type: str
+    public_key: str
+    fingerprint: str
+    last_used_at: datetime | None
+    created_at: datetime
+
+
+class SshKeyOwner(BaseModel):
+    """What an SSH server needs on a login: the key and its user, with whether they may sign in."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: int
+    key_type: str
+    fingerprint: str
+    title: str
+    user_id: int
+    username: str
+    active: bool
+    last_used_at: datetime | None

@@ -6,10 +6,11 @@ from typing import Final
 
 from ..errors import register_constraint_messages
 from ..inputs import UNSET, Email, Id, OptionalLine, Unset, Username, WalletAddress
-from ..query import Namespace, Query, R, one, optional, read, write
+from ..query import Namespace, Query, R, alias, one, optional, read, write
 from .emails import Emails
 from .models import User
 from .sql import USER_COLUMNS, user_columns
+from .ssh_keys import SshKeys
 
 __all__ = ["Users"]
 
@@ -34,9 +35,15 @@ def _missing(user_id: int) -> str:
 
 
 class Users(Namespace[R]):
-    """Accounts: create, find, update, deactivate; ``emails`` holds their addresses."""
+    """Accounts: create, find, update, deactivate; ``emails`` and ``ssh_keys`` hang off it."""
 
     emails: Emails[R]
+    ssh_keys: SshKeys[R]
+
+    add_ssh_key = alias(SshKeys.add)
+    find_by_ssh_fingerprint = alias(SshKeys.find_by_fingerprint)
+    list_ssh_keys = alias(SshKeys.list)
+    remove_ssh_key = alias(SshKeys.remove)
 
     @write
     def create(

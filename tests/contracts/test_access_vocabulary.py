@@ -51,6 +51,17 @@ _NO_REPOSITORY_FILTER = {
 _NO_GUARD = {
     "db.collaboration.notifications.mark_all_read": "the actor's own notifications",
     "db.repositories.create": "a new repository: the owner must be an active user",
+    **dict.fromkeys(
+        (
+            "db.coordination.events.publish",
+            "db.coordination.events.subscribe",
+            "db.coordination.decisions.request",
+            "db.coordination.config.set",
+            "db.coordination.config.delete",
+        ),
+        "infrastructure called by services and operators, not on a person's behalf: "
+        "the repository id only scopes the row",
+    ),
 }
 
 

@@ -54,6 +54,14 @@ def world(fdb: ForgeDB) -> W:
     )
     repos.branches.set(private.id, actor_id=owner.id, name="secret-branch", commit_id="b" * 40)
     repos.protection.set(private.id, actor_id=owner.id, pattern="secret-*", required_approvals=1)
+    repos.statuses.set(
+        private.id,
+        actor_id=owner.id,
+        commit_id="a" * 40,
+        context="secret-ci",
+        state="success",
+        description="secret build",
+    )
     issues = fdb.issues
     label = issues.labels.create(private.id, actor_id=owner.id, name="secret-label")
     milestone = issues.milestones.create(private.id, actor_id=owner.id, title="secret milestone")
@@ -218,6 +226,17 @@ READS: dict[str, ReadSpec] = {
     "db.repositories.protection.for_bookmark": ReadSpec(
         lambda db, w, v, repo: db.repositories.protection.for_bookmark(
             repo.id, "secret-main", viewer_id=v
+        )
+    ),
+    "db.repositories.statuses.list": ReadSpec(
+        lambda db, w, v, repo: db.repositories.statuses.list(repo.id, "a" * 40, viewer_id=v)
+    ),
+    "db.repositories.statuses.history": ReadSpec(
+        lambda db, w, v, repo: db.repositories.statuses.history(repo.id, "a" * 40, viewer_id=v)
+    ),
+    "db.repositories.statuses.combined": ReadSpec(
+        lambda db, w, v, repo: db.repositories.statuses.combined(
+            repo.id, "a" * 40, bookmark="secret-main", viewer_id=v
         )
     ),
     "db.issues.get": ReadSpec(lambda db, w, v, repo: db.issues.get(repo.id, 2, viewer_id=v)),
@@ -465,6 +484,12 @@ WRITES: dict[str, WriteSpec] = {
         "admin",
         lambda db, w, a, r: db.repositories.protection.delete(r.id, actor_id=a, pattern="secret-*"),
     ),
+    "db.repositories.statuses.set": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.repositories.statuses.set(
+            r.id, actor_id=a, commit_id="a" * 40, context="secret-ci", state="failure"
+        ),
+    ),
     "db.issues.create": WriteSpec(
         "read", lambda db, w, a, r: db.issues.create(r.id, actor_id=a, title="new")
     ),
@@ -688,7 +713,12 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_read",
     "db.collaboration.notifications.mark_all_read",
 }
-ADMINISTRATIVE = {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"}
+# Infrastructure that services, runners and operators call (the coordination domain), and
+# store maintenance: not repository data read or written on a person's behalf; their own tests
+# check each one.
+ADMINISTRATIVE = {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"} | {
+    path for path in OPERATIONS if path.startswith("db.coordination.")
+}
 
 
 def test_every_operation_is_classified() -> None:
@@ -703,7 +733,7 @@ def test_every_operation_is_classified() -> None:
 
 _TABLES = (
     "repositories", "repository_collaborators", "bookmarks", "renamed_branches", "branches",
-    "protected_branches", "issues", "issue_labels", "issue_assignees", "issue_dependencies",
+    "protected_branches", "commit_statuses", "commit_status_history", "issues", "issue_labels", "issue_assignees", "issue_dependencies",
     "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
     "stars", "watches", "notifications", "jj_operations", "jj_operation_heads", "changes",
     "blobs", "repository_blobs", "jj_workspaces", "jj_workspace_transitions", "leases",

@@ -50,6 +50,13 @@ _ROWS: dict[str, str] = {
     "alerts": """
         INSERT INTO alerts (component, severity, dedupe_key, title, state)
         VALUES ('forge', 'info', 'k' || %(n)s, 't', %(state)s) RETURNING id::text""",
+    "decisions": """
+        INSERT INTO decisions (decision_type, summary, options, default_option, expires_at, state,
+                               choice, decided_at)
+        SELECT 'merge', 's', '{yes,no}', 'no', now() + interval '1 hour', %(state)s,
+               CASE WHEN %(state)s IN ('decided', 'auto_resolved') THEN 'no' END,
+               CASE WHEN %(state)s <> 'pending' THEN now() END
+        RETURNING id::text""",
     "workflow_runs": """
         INSERT INTO workflow_runs (repository_id, trigger, state)
         VALUES (%(repository_id)s, 'manual', %(state)s) RETURNING id::text""",
@@ -117,7 +124,7 @@ def _drop_coupled_checks(conn: Conn, table: str) -> None:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
 
 
-def test_the_schema_has_its_eight_state_machines(conn: Conn) -> None:
+def test_the_schema_has_its_nine_state_machines(conn: Conn) -> None:
     assert set(_machines(conn)) == set(_ROWS)
 
 

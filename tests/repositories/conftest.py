@@ -34,6 +34,8 @@ _TABLES = (
     "renamed_branches",
     "branches",
     "protected_branches",
+    "commit_statuses",
+    "commit_status_history",
 )
 
 
@@ -75,6 +77,9 @@ def build_world(db: ForgeDB, *, private: bool) -> World:
     db.repositories.bookmarks.rename(repo.id, actor_id=owner.id, old_name="old", new_name="main")
     db.repositories.branches.set(repo.id, actor_id=owner.id, name="main", commit_id=A)
     db.repositories.protection.set(repo.id, actor_id=owner.id, pattern="main", required_approvals=1)
+    db.repositories.statuses.set(
+        repo.id, actor_id=owner.id, commit_id=A, context="ci/test", state="success"
+    )
     return World(
         repo=db.repositories.get_by_id(repo.id, viewer_id=owner.id),
         empty=make_repository(db, owner),

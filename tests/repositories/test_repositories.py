@@ -18,6 +18,7 @@ from forge_db.repositories import (
     Protection,
     Repositories,
     Repository,
+    Statuses,
 )
 from forge_db.users import User
 
@@ -50,13 +51,14 @@ def test_every_repository_operation_is_tried() -> None:
 
 
 def test_every_child_namespace_has_its_own_test_module() -> None:
-    """test_collaborators, test_bookmarks, test_branches, test_protection: each checks that its
-    namespace's every operation is in its access matrix."""
+    """test_collaborators, test_bookmarks, test_branches, test_protection, test_statuses: each
+    checks that its namespace's every operation is in its access matrix."""
     assert children(Repositories) == {
         "collaborators": Collaborators,
         "bookmarks": Bookmarks,
         "branches": Branches,
         "protection": Protection,
+        "statuses": Statuses,
     }
 
 
