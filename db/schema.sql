@@ -3052,6 +3052,11 @@ CREATE TRIGGER workflow_runs_state_transition BEFORE UPDATE OF state ON workflow
         'running>succeeded', 'running>failed', 'running>cancelled', 'running>timed_out',
         'running>queued');
 
+-- A run that times out before a runner took it never started.
+ALTER TABLE workflow_runs DROP CONSTRAINT workflow_runs_started_check;
+ALTER TABLE workflow_runs ADD CONSTRAINT workflow_runs_started_check
+    CHECK ((state = 'queued') = (started_at IS NULL) OR state IN ('cancelled', 'timed_out'));
+
 ALTER TABLE workflow_steps
     ADD COLUMN labels text[] NOT NULL DEFAULT '{}',
     ADD COLUMN spec jsonb NOT NULL DEFAULT '{}',

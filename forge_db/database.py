@@ -34,6 +34,7 @@ from .query import (
 )
 from .repositories import Repositories
 from .users import Users
+from .workflows import Workflows
 
 __all__ = ["AsyncForgeDB", "AsyncTransaction", "Domains", "ForgeDB", "Isolation", "Transaction"]
 
@@ -54,6 +55,7 @@ class Domains(Generic[R]):
     repositories: Repositories[R]
     issues: Issues[R]
     collaboration: Collaboration[R]
+    workflows: Workflows[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():

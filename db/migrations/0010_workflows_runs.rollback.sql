@@ -58,6 +58,10 @@ CREATE TRIGGER workflow_runs_state_transition BEFORE UPDATE OF state ON workflow
         'running>succeeded', 'running>failed', 'running>cancelled', 'running>timed_out',
         'running>queued');
 
+ALTER TABLE workflow_runs DROP CONSTRAINT workflow_runs_started_check;
+ALTER TABLE workflow_runs ADD CONSTRAINT workflow_runs_started_check
+    CHECK ((state = 'queued') = (started_at IS NULL) OR state = 'cancelled');
+
 DROP INDEX IF EXISTS workflow_runs_deadline_idx;
 ALTER TABLE workflow_runs
     DROP CONSTRAINT IF EXISTS workflow_runs_deadline_check,
