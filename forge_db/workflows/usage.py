@@ -112,14 +112,15 @@ class Usage(Namespace[R]):
         repository_id: Id,
         *,
         since: AwareTime,
-        until: AwareTime,
+        until: AwareTime | None = None,
         viewer_id: Id | None = None,
         by: builtins.list[Dimension] | None = None,
     ) -> Query[builtins.list[UsageRow]]:
-        """Calls, tokens and cost from ``since`` (included) to ``until`` (excluded), per
+        """Calls, tokens and cost from ``since`` (included) to ``until`` (excluded; default
+        now), per
         currency and per each dimension in ``by`` (``run``, ``user``, ``model``, ``day`` in UTC);
         the dimensions left out are ``None``."""
-        if until <= since:
+        if until is not None and until <= since:
             raise InvalidInput("until: must come after since", field="until")
         chosen = set(by or [])
         return Query(
@@ -137,7 +138,8 @@ class Usage(Namespace[R]):
                    sum(u.cost) AS cost
             FROM llm_usage u
             WHERE u.repository_id = %(repository_id)s AND {readable()}
-              AND u.created_at >= %(since)s AND u.created_at < %(until)s
+              AND u.created_at >= %(since)s
+              AND u.created_at < coalesce(%(until)s::timestamptz, now())
             GROUP BY 1, 2, 3, 4, 5
             ORDER BY 5, 4 NULLS FIRST, 3 NULLS FIRST, 2 NULLS FIRST, 1 NULLS FIRST
             """,

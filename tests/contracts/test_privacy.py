@@ -31,6 +31,7 @@ from support import make_repository, make_user
 from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
 from forge_db.pagination import Page
 
+from . import privacy_workflows
 from .operations import OPERATIONS
 
 W = dict[str, Any]
@@ -72,7 +73,7 @@ def world(fdb: ForgeDB) -> W:
     public_milestone = issues.milestones.create(public.id, actor_id=stranger.id, title="open")
     issues.create(public.id, actor_id=stranger.id, title="open issue", body="open")
     public_comment = issues.comments.create(public.id, 1, actor_id=stranger.id, body="open reply")
-    return {
+    world = {
         "owner": owner,
         "reader": reader,
         "writer": writer,
@@ -86,6 +87,8 @@ def world(fdb: ForgeDB) -> W:
         "public_milestone": public_milestone,
         "public_comment": public_comment,
     }
+    privacy_workflows.populate(fdb, world)
+    return world
 
 
 def _text(result: Any) -> str:
@@ -231,6 +234,14 @@ READS: dict[str, ReadSpec] = {
         viewer_required=True,
     ),
 }
+
+
+READS.update(
+    {
+        path: ReadSpec(call, reader_sees or _reveals)
+        for path, (call, reader_sees) in privacy_workflows.READS.items()
+    }
+)
 
 
 def _stranger_result(read: ReadSpec, db: ForgeDB, w: W, viewer: int | None, repo: Any) -> Any:
@@ -475,6 +486,14 @@ WRITES: dict[str, WriteSpec] = {
 }
 
 
+WRITES.update(
+    {
+        path: WriteSpec(role, call, child=child)
+        for path, (role, call, child) in privacy_workflows.WRITES.items()
+    }
+)
+
+
 def _true_or_not_found(changed: bool) -> bool:
     # "Did it change" operations report False for a row they do not find; for the matrix a
     # refusal to delete what the caller may not see counts as not found.
@@ -494,7 +513,7 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_read",
     "db.collaboration.notifications.mark_all_read",
 }
-ADMINISTRATIVE = {"db.issues.admin_check_counts"}
+ADMINISTRATIVE = {"db.issues.admin_check_counts"} | privacy_workflows.ADMINISTRATIVE
 
 
 def test_every_operation_is_classified() -> None:
@@ -511,7 +530,7 @@ _TABLES = (
     "repositories", "repository_collaborators", "bookmarks", "renamed_branches", "branches",
     "protected_branches", "issues", "issue_labels", "issue_assignees", "issue_dependencies",
     "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
-    "stars", "watches", "notifications",
+    "stars", "watches", "notifications", *privacy_workflows.TABLES,
 )  # fmt: skip
 
 
