@@ -185,6 +185,7 @@ class ClaimedStep(_Frozen):
     timeout_seconds: int
     commit_id: str | None
     inputs: dict[str, Any]
+    started_at: datetime
     fencing_token: int
     claimed_by: str
     lease_expires_at: datetime

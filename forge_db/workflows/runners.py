@@ -118,7 +118,9 @@ _CLAIM: Final = f"""
     ), claimed AS (
         UPDATE workflow_steps s SET
             state = 'running', attempts = s.attempts + 1, runner_id = c.id,
-            started_at = now(), finished_at = NULL, exit_code = NULL, error = NULL,
+            -- The clock after the snapshot of the statement: later than the finish of every
+            -- dependency this claim saw succeed (now() may precede that snapshot).
+            started_at = clock_timestamp(), finished_at = NULL, exit_code = NULL, error = NULL,
             {take(worker="c.name")}
         FROM (SELECT id FROM expired UNION ALL SELECT id FROM fresh) p, capacity c
         WHERE s.id = p.id
@@ -129,8 +131,9 @@ _CLAIM: Final = f"""
     )
     SELECT c.id, c.run_id, c.repository_id, c.position, c.name, c.attempts AS attempt,
            c.max_attempts, c.spec, c.labels, c.timeout_seconds, wr.commit_id, wr.inputs,
+           coalesce(c.started_at) AS started_at,
            -- Set by this claim; coalesce() says so to the contract test, which reads the
-           -- columns' nullability from the table (other rows may hold no claim).
+           -- nullability of the columns from the table (other rows may hold no claim).
            coalesce(c.fencing_token) AS fencing_token, coalesce(c.claimed_by) AS claimed_by,
            coalesce(c.lease_expires_at) AS lease_expires_at
     FROM claimed c JOIN workflow_runs wr ON wr.id = c.run_id
