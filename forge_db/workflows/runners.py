@@ -455,7 +455,7 @@ class Runners(Namespace[R]):
                                  THEN 'pending'
                                  WHEN s.attempts < s.max_attempts THEN 'cancelled'
                                  ELSE 'failed' END,
-                    next_attempt_at = now(), finished_at = now(),
+                    next_attempt_at = now(), finished_at = clock_timestamp(),
                     error = 'its runner stopped sending heartbeats'
                 FROM dead d, locked_runs lr
                 WHERE s.runner_id = d.id AND s.state = 'running' AND lr.id = s.run_id

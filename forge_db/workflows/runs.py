@@ -237,13 +237,14 @@ class Runs(Namespace[R]):
                 ORDER BY r.id
                 FOR NO KEY UPDATE
             ), runs AS (
-                UPDATE workflow_runs r SET state = 'cancelled', finished_at = now(),
+                -- The clock, not now(): a claim that started this run may have begun later.
+                UPDATE workflow_runs r SET state = 'cancelled', finished_at = clock_timestamp(),
                        error = CASE WHEN %(reason)s = '' THEN 'cancelled'
                                     ELSE 'cancelled: ' || %(reason)s END
                 FROM locked l WHERE r.id = l.id
                 RETURNING r.id
             ), steps AS (
-                UPDATE workflow_steps s SET state = 'cancelled', finished_at = now()
+                UPDATE workflow_steps s SET state = 'cancelled', finished_at = clock_timestamp()
                 FROM locked l WHERE s.run_id = l.id AND s.state IN ('pending', 'running')
                 RETURNING s.id
             )
@@ -313,12 +314,12 @@ class Runs(Namespace[R]):
                 LIMIT %(limit)s
                 FOR NO KEY UPDATE SKIP LOCKED
             ), runs AS (
-                UPDATE workflow_runs r SET state = 'timed_out', finished_at = now(),
+                UPDATE workflow_runs r SET state = 'timed_out', finished_at = clock_timestamp(),
                        error = 'the run passed its deadline'
                 FROM locked l WHERE r.id = l.id
                 RETURNING r.id
             ), steps AS (
-                UPDATE workflow_steps s SET state = 'cancelled', finished_at = now()
+                UPDATE workflow_steps s SET state = 'cancelled', finished_at = clock_timestamp()
                 FROM locked l WHERE s.run_id = l.id AND s.state IN ('pending', 'running')
             )
             SELECT count(*) FROM runs

@@ -72,13 +72,13 @@ def fail_runs(failed: str, name: str = "failed_runs", skipped: str = "skipped") 
     """Two CTEs ending the runs listed in CTE ``failed`` (column ``run_id``, ``error``): the
     run fails (if still running) and its pending steps are skipped, dependents among them."""
     return f"""{name} AS (
-        UPDATE workflow_runs wr SET state = 'failed', finished_at = now(),
+        UPDATE workflow_runs wr SET state = 'failed', finished_at = clock_timestamp(),
                                     error = left(f.error, 65536)
         FROM (SELECT DISTINCT ON (run_id) run_id, error FROM {failed} ORDER BY run_id) f
         WHERE wr.id = f.run_id AND wr.state = 'running'
         RETURNING wr.id
     ), {skipped} AS (
-        UPDATE workflow_steps p SET state = 'skipped', finished_at = now(),
+        UPDATE workflow_steps p SET state = 'skipped', finished_at = clock_timestamp(),
                                     error = 'not run: an earlier step failed'
         FROM (SELECT DISTINCT run_id FROM {failed}) f
         WHERE p.run_id = f.run_id AND p.state = 'pending'

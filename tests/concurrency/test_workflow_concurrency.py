@@ -190,8 +190,10 @@ def test_a_cancel_racing_runners_leaves_no_step_of_the_tree_running(
     def work(index: int) -> None:
         with ForgeDB.connect(database_url, min_size=1, max_size=1) as own:
             if index == 7:
-                own.workflows.cancel_run(repo.id, root.id, actor_id=owner.id)
-                cancelled.set()
+                try:
+                    own.workflows.cancel_run(repo.id, root.id, actor_id=owner.id)
+                finally:
+                    cancelled.set()
                 return
             me = runners[index]
             while not cancelled.is_set():
