@@ -168,6 +168,7 @@ class Agents(Namespace[R]):
                     summary = CASE WHEN t.depth = 0 THEN coalesce(%(summary)s, s.summary)
                                    ELSE s.summary END
                 FROM tree t WHERE s.id = t.id AND s.state = 'active'
+                  AND (SELECT refused FROM checked) IS NULL  -- first, whatever the plan
                 RETURNING s.*
             )
             SELECT {session_columns()} FROM ended s WHERE s.id = %(session_id)s
