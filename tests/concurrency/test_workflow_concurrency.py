@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -43,7 +44,7 @@ def _dag(index: int) -> list[dict[str, Any]]:
     return steps
 
 
-def _outcome(run_index: int, name: str, attempt: int) -> str:
+def _outcome(run_index: int, name: str, attempt: int) -> Literal["succeeded", "failed"]:
     # lint fails its first attempt in every third run (then succeeds on the retry); package
     # fails for good in every tenth run, which fails the run.
     if name == "lint" and run_index % 3 == 0 and attempt == 1:
@@ -90,16 +91,15 @@ def test_sixteen_runners_run_every_step_once_per_attempt_after_its_dependencies(
                     continue
                 with lock:
                     attempts.append((step.id, step.attempt, step.name, step.started_at))
-                try:
+                # Conflict: the run failed and its steps were skipped meanwhile; not ours.
+                with contextlib.suppress(Conflict):
                     own.workflows.runners.finish(
                         step.id,
                         runner_id=me.runner.id,
                         runner_token=me.token,
                         token=step.fencing_token,
-                        outcome=_outcome(run_index[step.run_id], step.name, step.attempt),  # type: ignore[arg-type]
+                        outcome=_outcome(run_index[step.run_id], step.name, step.attempt),
                     )
-                except Conflict:
-                    pass  # the run failed and its steps were skipped meanwhile: not ours
 
     assert _run(16, work) == []
 
@@ -200,7 +200,8 @@ def test_a_cancel_racing_runners_leaves_no_step_of_the_tree_running(
                 step = own.workflows.runners.claim(me.runner.id, runner_token=me.token)
                 if step is None:
                     continue
-                try:
+                # Conflict: cancelled under it, the refusal the fencing token promises.
+                with contextlib.suppress(Conflict):
                     own.workflows.runners.finish(
                         step.id,
                         runner_id=me.runner.id,
@@ -208,8 +209,6 @@ def test_a_cancel_racing_runners_leaves_no_step_of_the_tree_running(
                         token=step.fencing_token,
                         outcome="succeeded",
                     )
-                except Conflict:
-                    pass  # cancelled under it: the refusal the fencing token promises
 
     assert _run(8, work) == []
     leftovers = conn.execute(

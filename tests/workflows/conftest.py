@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -63,7 +63,7 @@ def finish(
     db: ForgeDB,
     who: RegisteredRunner,
     step: ClaimedStep,
-    outcome: str = "succeeded",
+    outcome: Literal["succeeded", "failed"] = "succeeded",
     **options: Any,
 ) -> Any:
     """Finish ``step`` as ``who`` with the token of its claim."""
@@ -77,7 +77,7 @@ def finish(
     )
 
 
-DAG = [
+DAG: list[dict[str, Any]] = [
     {"name": "checkout"},
     {"name": "build", "needs": ["checkout"]},
     {"name": "lint", "needs": ["checkout"]},

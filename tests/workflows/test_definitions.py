@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
@@ -9,7 +11,7 @@ from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
 from .conftest import DAG, World
 
 
-def _save(fdb: ForgeDB, world: World, definition: dict, **options: object) -> object:
+def _save(fdb: ForgeDB, world: World, definition: dict[str, Any], **options: Any) -> Any:
     return fdb.workflows.save_definition(
         world.repo.id, actor_id=world.writer.id, path=".forge/ci.yml", definition=definition,
         **options,
@@ -41,7 +43,7 @@ def test_a_definition_is_stored_with_its_plan(fdb: ForgeDB, world: World) -> Non
     ],
 )
 def test_a_malformed_definition_is_refused_naming_where(
-    fdb: ForgeDB, world: World, definition: dict, where: str
+    fdb: ForgeDB, world: World, definition: dict[str, Any], where: str
 ) -> None:
     with pytest.raises(InvalidInput) as refused:
         _save(fdb, world, definition)
@@ -53,14 +55,14 @@ def test_a_malformed_definition_is_refused_naming_where(
 def test_saving_a_name_again_replaces_it(fdb: ForgeDB, world: World) -> None:
     first = _save(fdb, world, {"name": "ci", "steps": [{"name": "a"}]})
     second = _save(fdb, world, {"name": "CI", "steps": [{"name": "b"}]})
-    assert second.id == first.id  # type: ignore[attr-defined]
+    assert second.id == first.id
     assert [d.name for d in fdb.workflows.list_definitions(world.repo.id).items] == ["CI"]
 
 
 def test_enable_disable_and_list(fdb: ForgeDB, world: World) -> None:
     a = _save(fdb, world, {"name": "a", "steps": [{"name": "s"}]})
     _save(fdb, world, {"name": "b", "steps": [{"name": "s"}]})
-    off = fdb.workflows.set_enabled(world.repo.id, a.id, actor_id=world.writer.id, enabled=False)  # type: ignore[attr-defined]
+    off = fdb.workflows.set_enabled(world.repo.id, a.id, actor_id=world.writer.id, enabled=False)
     assert off.enabled is False
     listed = fdb.workflows.list_definitions(world.repo.id, enabled=True).items
     assert [d.name for d in listed] == ["b"]

@@ -7,7 +7,7 @@ import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 import psycopg
 import pytest
@@ -50,7 +50,7 @@ def test_rollups_match_a_recount(fdb: ForgeDB, world: World, conn: psycopg.Conne
         (world.repo.id,),
     ).fetchall()
     since = datetime.now(UTC) - timedelta(days=10)
-    dims = ["run", "user", "model", "day"]
+    dims: list[Literal["run", "user", "model", "day"]] = ["run", "user", "model", "day"]
     for width in range(5):
         for chosen in itertools.combinations(dims, width):
             report = flows.usage_report(world.repo.id, since=since, by=list(chosen))
@@ -58,7 +58,7 @@ def test_rollups_match_a_recount(fdb: ForgeDB, world: World, conn: psycopg.Conne
                 lambda: [0, 0, 0, 0, 0, Decimal(0)]
             )
             for row in rows:
-                key = tuple(row[i] if dims[i] in chosen else None for i in range(4)) + (row[4],)
+                key = (*tuple(row[i] if dims[i] in chosen else None for i in range(4)), row[4])
                 total = expected[key]
                 total[0] += 1
                 for i in range(4):
