@@ -263,3 +263,18 @@ def test_a_draining_runner_takes_nothing_new(fdb: ForgeDB, world: World) -> None
     assert claim(fdb, r) is None
     fdb.workflows.runners.drain(r.runner.id, runner_token=r.token, draining=False)
     assert claim(fdb, r) is not None
+
+
+def test_a_claim_skips_a_step_another_transaction_holds_instead_of_waiting(
+    fdb: ForgeDB, world: World, database_url: str
+) -> None:
+    held_run = _start(fdb, world, [{"name": "held"}])
+    free_run = _start(fdb, world, [{"name": "free"}])
+    r = runner(fdb)
+    with psycopg.connect(database_url) as other, other.transaction():
+        other.execute("SELECT 1 FROM workflow_steps WHERE run_id = %s FOR UPDATE", (held_run.id,))
+        # A claim that waited for the held row would hit this timeout instead of answering.
+        with ForgeDB.connect(database_url, min_size=1, max_size=1, statement_timeout=30) as own:
+            got = own.workflows.claim_step(r.runner.id, runner_token=r.token)
+        assert got is not None
+        assert got.run_id == free_run.id
