@@ -46,6 +46,7 @@ from .replicas import (
 )
 from .repositories import Repositories
 from .users import Users
+from .workflows import Workflows
 
 __all__ = ["AsyncForgeDB", "AsyncTransaction", "Domains", "ForgeDB", "Isolation", "Transaction"]
 
@@ -68,6 +69,7 @@ class Domains(Generic[R]):
     collaboration: Collaboration[R]
     jj: Jj[R]
     coordination: Coordination[R]
+    workflows: Workflows[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():

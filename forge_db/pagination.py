@@ -22,6 +22,7 @@ import hmac
 import json
 import math
 import os
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from functools import cache
@@ -62,6 +63,8 @@ def _secret() -> bytes:
 def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return {"t": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"u": str(value)}
     return value
 
 
@@ -71,14 +74,14 @@ def _tag(scope: Sequence[Any], key: list[Any]) -> str:
 
 
 def _key_kind(annotation: Any) -> type:
-    """The one type a key field holds: ``int``, ``float``, ``str`` or ``datetime``."""
+    """The one type a key field holds: ``int``, ``float``, ``str``, ``datetime`` or ``UUID``."""
     if get_origin(annotation) in (Union, UnionType):
         kinds = [a for a in get_args(annotation) if a is not NoneType]
         if len(kinds) == 1:
             return _key_kind(kinds[0])
-    if annotation in (int, float, str, datetime):
+    if annotation in (int, float, str, datetime, uuid.UUID):
         return annotation  # type: ignore[no-any-return]
-    raise TypeError(f"a keyset field must be int, float, str or datetime, not {annotation!r}")
+    raise TypeError(f"a keyset field must be int, float, str, datetime or UUID, not {annotation!r}")
 
 
 class Keyset(Generic[M]):
@@ -131,6 +134,13 @@ class Keyset(Generic[M]):
             if moment.tzinfo is None:
                 raise invalid
             return moment
+        if kind is uuid.UUID:
+            if not isinstance(part, dict) or set(part) != {"u"} or not isinstance(part["u"], str):
+                raise invalid
+            try:
+                return uuid.UUID(part["u"])
+            except ValueError:
+                raise invalid from None
         if kind is float:
             if type(part) not in (int, float) or not math.isfinite(part):
                 raise invalid

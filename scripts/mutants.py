@@ -337,6 +337,62 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "WHERE state IN ('failure'))",
         "tests/repositories/test_statuses.py",
     ),
+    (
+        "step claim waits instead of SKIP LOCKED",
+        "forge_db/workflows/runners.py",
+        "FOR NO KEY UPDATE OF s, wr SKIP LOCKED",
+        "FOR NO KEY UPDATE OF s, wr",
+        "tests/workflows/test_runners.py -k skips_a_step",
+    ),
+    (
+        "step finish without the fencing match",
+        "forge_db/workflows/runners.py",
+        'AND {held("s", value="g.token")} AND s.runner_id = runner.id',
+        "AND s.runner_id = runner.id",
+        "tests/workflows/test_runners.py -k stale_fencing",
+    ),
+    (
+        "expired lease taken over without attempts left",
+        "forge_db/workflows/runners.py",
+        "s.lease_expires_at <= now() AND s.attempts < s.max_attempts",
+        "s.lease_expires_at <= now()",
+        "tests/workflows/test_runners.py -k out_of_attempts_is_not",
+    ),
+    (
+        "retry without backoff",
+        "forge_db/workflows/runners.py",
+        "THEN now() + workflow_retry_delay(",
+        "THEN now() + 0 * workflow_retry_delay(",
+        "tests/workflows/test_runners.py -k backoff_formula",
+    ),
+    (
+        "reaping forgets the attempts",
+        "forge_db/workflows/runners.py",
+        "next_attempt_at = now(), finished_at = clock_timestamp(),",
+        "attempts = 0, next_attempt_at = now(), finished_at = clock_timestamp(),",
+        "tests/workflows/test_runners.py -k attempt_counted",
+    ),
+    (
+        "cancel stops at the run itself",
+        "forge_db/workflows/runs.py",
+        "                WHERE t.depth < {MAX_DEPTH}\n            ), locked AS (",
+        "                WHERE t.depth < 0\n            ), locked AS (",
+        "tests/workflows/test_runs.py -k three_generations",
+    ),
+    (
+        "idempotent start loses the existing run",
+        "forge_db/workflows/runs.py",
+        "DO UPDATE SET idempotency_key = EXCLUDED.idempotency_key",
+        "DO NOTHING",
+        "tests/workflows/test_runs.py -k retried_start",
+    ),
+    (
+        "a private run's log readable by anyone",
+        "forge_db/workflows/logs.py",
+        "can_read_repository(%(repository_id)s, %(viewer_id)s)",
+        "true",
+        "tests/workflows/test_logs.py -k invisible",
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import types
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
@@ -131,7 +132,13 @@ def candidates(annotation: Any) -> list[Candidate]:
 
 
 def _key_sample(kind: type) -> Any:
-    return {int: 1, float: 0.5, str: "a", datetime: datetime(2026, 1, 1, tzinfo=UTC)}[kind]
+    return {
+        int: 1,
+        float: 0.5,
+        str: "a",
+        datetime: datetime(2026, 1, 1, tzinfo=UTC),
+        uuid.UUID: uuid.UUID(int=1),
+    }[kind]
 
 
 def _build(

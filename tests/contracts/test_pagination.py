@@ -35,6 +35,7 @@ def _populate(db: ForgeDB) -> W:
     with db.transaction() as tx:  # one transaction: every row ties on now()
         repos = [make_repository(tx, owner) for _ in range(ROWS)]  # type: ignore[arg-type]
         main = repos[0]
+        session = tx.workflows.agents.start(main.id, actor_id=owner.id, agent="pager")
         for n in range(ROWS):
             tx.issues.create(main.id, actor_id=owner.id, title=f"same words {n % 2}", body="tie")
             tx.issues.comments.create(main.id, 1, actor_id=other.id, body=f"c{n}")
@@ -43,13 +44,22 @@ def _populate(db: ForgeDB) -> W:
             tx.issues.create(
                 main.id, actor_id=other.id, title=f"ping {n}", body=f"@{fan.username} ping"
             )
+            tx.workflows.definitions.save(
+                main.id,
+                actor_id=owner.id,
+                path=f".forge/{n}.yml",
+                definition={"name": f"flow-{n % 2}-{n}", "steps": [{"name": "s"}]},
+            )
+            tx.workflows.runs.start(main.id, actor_id=owner.id, steps=[{"name": "s"}])
+            tx.workflows.agents.start(main.id, actor_id=owner.id, agent=f"agent{n}")
+            tx.workflows.tools.start(main.id, session.id, actor_id=owner.id, tool="shell")
     for n in (2, 3, 5):  # a few distinct comment counts, many ties at zero
         for _ in range(n % 3 + 1):
             db.issues.comments.create(main.id, n, actor_id=owner.id, body="more")
     _populate_jj(db, main.id, owner.id)
     db.collaboration.watches.set(main.id, actor_id=fan.id, level="watching")
     db.issues.create(main.id, actor_id=other.id, title="one more for the watchers")
-    return {"owner": owner, "other": other, "fan": fan, "main": main}
+    return {"owner": owner, "other": other, "fan": fan, "main": main, "session": session}
 
 
 def _populate_jj(db: ForgeDB, repository_id: int, owner_id: int) -> None:
@@ -131,6 +141,19 @@ LISTS: dict[str, Paged] = {
         lambda db, w, kw: db.collaboration.messages.list(
             w["other"].id, viewer_id=w["owner"].id, **kw
         )
+    ),
+    "db.workflows.definitions.list": Paged(
+        lambda db, w, kw: db.workflows.definitions.list(w["main"].id, **kw),
+        [{}, {"enabled": True}],
+    ),
+    "db.workflows.runs.list": Paged(
+        lambda db, w, kw: db.workflows.runs.list(w["main"].id, **kw), [{}, {"state": "queued"}]
+    ),
+    "db.workflows.agents.list": Paged(
+        lambda db, w, kw: db.workflows.agents.list(w["main"].id, **kw), [{}, {"state": "active"}]
+    ),
+    "db.workflows.tools.list": Paged(
+        lambda db, w, kw: db.workflows.tools.list(w["main"].id, w["session"].id, **kw)
     ),
 }
 

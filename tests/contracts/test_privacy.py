@@ -35,6 +35,7 @@ from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
 from forge_db.jj import CommitRecord, OperationRecord
 from forge_db.pagination import Page
 
+from . import privacy_workflows
 from .operations import OPERATIONS
 
 W = dict[str, Any]
@@ -85,7 +86,7 @@ def world(fdb: ForgeDB) -> W:
     issues.create(public.id, actor_id=stranger.id, title="open issue", body="open")
     public_comment = issues.comments.create(public.id, 1, actor_id=stranger.id, body="open reply")
     jj = _jj_world(fdb, owner.id, private.id)
-    return {
+    world = {
         **jj,
         "owner": owner,
         "reader": reader,
@@ -100,6 +101,8 @@ def world(fdb: ForgeDB) -> W:
         "public_milestone": public_milestone,
         "public_comment": public_comment,
     }
+    privacy_workflows.populate(fdb, world)
+    return world
 
 
 def _jj_world(fdb: ForgeDB, owner_id: int, private_id: int) -> W:
@@ -360,6 +363,14 @@ READS: dict[str, ReadSpec] = {
         viewer_required=True,
     ),
 }
+
+
+READS.update(
+    {
+        path: ReadSpec(call, reader_sees or _reveals)
+        for path, (call, reader_sees) in privacy_workflows.READS.items()
+    }
+)
 
 
 def _stranger_result(read: ReadSpec, db: ForgeDB, w: W, viewer: int | None, repo: Any) -> Any:
@@ -694,6 +705,14 @@ WRITES: dict[str, WriteSpec] = {
 }
 
 
+WRITES.update(
+    {
+        path: WriteSpec(role, call, child=child)
+        for path, (role, call, child) in privacy_workflows.WRITES.items()
+    }
+)
+
+
 def _true_or_not_found(changed: bool) -> bool:
     # "Did it change" operations report False for a row they do not find; for the matrix a
     # refusal to delete what the caller may not see counts as not found.
@@ -713,12 +732,14 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_read",
     "db.collaboration.notifications.mark_all_read",
 }
-# Infrastructure that services, runners and operators call (the coordination domain), and
-# store maintenance: not repository data read or written on a person's behalf; their own tests
-# check each one.
-ADMINISTRATIVE = {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"} | {
-    path for path in OPERATIONS if path.startswith("db.coordination.")
-}
+# Infrastructure that services, runners and operators call (the coordination domain, the
+# runner-authenticated workflow calls), and store maintenance: not repository data read or
+# written on a person's behalf; their own tests check each one.
+ADMINISTRATIVE = (
+    {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"}
+    | {path for path in OPERATIONS if path.startswith("db.coordination.")}
+    | privacy_workflows.ADMINISTRATIVE
+)
 
 
 def test_every_operation_is_classified() -> None:
@@ -737,6 +758,7 @@ _TABLES = (
     "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
     "stars", "watches", "notifications", "jj_operations", "jj_operation_heads", "changes",
     "blobs", "repository_blobs", "jj_workspaces", "jj_workspace_transitions", "leases",
+    *privacy_workflows.TABLES,
 )  # fmt: skip
 
 

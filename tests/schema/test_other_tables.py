@@ -17,7 +17,8 @@ def test_workflow_logs_are_append_only(conn: Conn) -> None:
     repo = repository(conn, user(conn))
     row = conn.execute(
         "WITH run AS (INSERT INTO workflow_runs (repository_id, trigger) VALUES (%s, 'manual') RETURNING id)"
-        " INSERT INTO workflow_logs (repository_id, run_id, message) SELECT %s, id, 'hello' FROM run"
+        " INSERT INTO workflow_logs (repository_id, run_id, line, message)"
+        " SELECT %s, id, 1, 'hello' FROM run"
         " RETURNING id",
         (repo, repo),
     ).fetchone()
