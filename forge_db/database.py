@@ -20,6 +20,7 @@ from .collaboration import Collaboration
 from .config import Settings
 from .errors import InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
+from .landing import Landing
 from .meta import Meta
 from .query import (
     AsyncRunner,
@@ -54,6 +55,7 @@ class Domains(Generic[R]):
     repositories: Repositories[R]
     issues: Issues[R]
     collaboration: Collaboration[R]
+    landing: Landing[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():
