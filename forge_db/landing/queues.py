@@ -136,40 +136,40 @@ class Queues(Namespace[R]):
         self, repository_id: Id, bookmark: RefName, *, actor_id: Id, reason: Reason = ""
     ) -> Query[LandingQueue]:
         """Pause the queue of ``bookmark`` (write): no claims until resumed; entries wait."""
-        return self._change("paused", repository_id, bookmark, actor_id, reason)
+        return _change("paused", repository_id, bookmark, actor_id, reason)
 
     @write
     def drain(
         self, repository_id: Id, bookmark: RefName, *, actor_id: Id, reason: Reason = ""
     ) -> Query[LandingQueue]:
         """Drain the queue of ``bookmark`` (write): no new requests; those present finish."""
-        return self._change("draining", repository_id, bookmark, actor_id, reason)
+        return _change("draining", repository_id, bookmark, actor_id, reason)
 
     @write
     def resume(
         self, repository_id: Id, bookmark: RefName, *, actor_id: Id, reason: Reason = ""
     ) -> Query[LandingQueue]:
         """Open the queue of ``bookmark`` again (write), after a pause or a drain."""
-        return self._change("open", repository_id, bookmark, actor_id, reason)
-
-    def _change(
-        self,
-        state: Literal["open", "paused", "draining"],
-        repository_id: int,
-        bookmark: str,
-        actor_id: int,
-        reason: str,
-    ) -> Query[LandingQueue]:
-        return Query(
-            _SET_STATE[state],
-            {
-                "repository_id": repository_id,
-                "bookmark": bookmark,
-                "actor_id": actor_id,
-                "reason": reason,
-            },
-            one(LandingQueue, f"repository {repository_id} not found"),
-        )
+        return _change("open", repository_id, bookmark, actor_id, reason)
 
 
 _SET_STATE: Final = {state: _set_state(state) for state in ("open", "paused", "draining")}
+
+
+def _change(
+    state: Literal["open", "paused", "draining"],
+    repository_id: int,
+    bookmark: str,
+    actor_id: int,
+    reason: str,
+) -> Query[LandingQueue]:
+    return Query(
+        _SET_STATE[state],
+        {
+            "repository_id": repository_id,
+            "bookmark": bookmark,
+            "actor_id": actor_id,
+            "reason": reason,
+        },
+        one(LandingQueue, f"repository {repository_id} not found"),
+    )
