@@ -7,6 +7,7 @@ DROP FUNCTION IF EXISTS landing_claimed(bigint, boolean);
 DROP FUNCTION IF EXISTS landing_submit(bigint, bigint, text, text, text, text, text, smallint, boolean, integer);
 DROP FUNCTION IF EXISTS landing_sweep();
 DROP FUNCTION IF EXISTS landing_time_out(bigint);
+DROP FUNCTION IF EXISTS pull_request_readiness(bigint, bigint);
 DROP FUNCTION IF EXISTS landing_readiness(bigint, bigint);
 
 DROP INDEX IF EXISTS conflicts_change_idx;

@@ -343,6 +343,71 @@ $$;
 COMMENT ON FUNCTION landing_readiness(bigint, bigint) IS
     'Whether landing request p_landing_id may land, and why: the protection rules of its bookmark (the most approvals any matching rule requires, every context any requires), the current approvals (the latest non-dismissed review of each reviewer, approved on the request''s commit), stale ones (approved on an older commit), changes requested, required contexts whose latest status is success, unresolved conflicts of the change.';
 
+-- The same rules for a pull request: the protection rules of its base branch, the latest
+-- submitted, non-dismissed review of each reviewer (drafts never count), statuses and
+-- unresolved conflicts of its head commit.
+CREATE FUNCTION pull_request_readiness(p_repository_id bigint, p_pull_request_id bigint)
+RETURNS TABLE (protected boolean, required_approvals integer, approvals integer,
+               stale_approvals integer, changes_requested integer, required_contexts text[],
+               passing_contexts text[], unresolved_conflicts integer, ready boolean)
+LANGUAGE sql STABLE
+AS $$
+    WITH pr AS (
+        SELECT p.repository_id, p.id, p.head_commit_id, p.base_ref
+          FROM pull_requests p
+         WHERE p.repository_id = p_repository_id AND p.id = p_pull_request_id
+    ), rules AS (
+        SELECT count(b.id) > 0 AS protected,
+               coalesce(max(b.required_approvals), 0)::integer AS required,
+               ARRAY(SELECT DISTINCT c
+                       FROM protected_branches b2, unnest(b2.required_status_contexts) AS c, pr
+                      WHERE b2.repository_id = pr.repository_id
+                        AND branch_pattern_matches(b2.pattern, pr.base_ref)
+                      ORDER BY c) AS contexts
+          FROM pr
+          LEFT JOIN protected_branches b
+            ON b.repository_id = pr.repository_id AND branch_pattern_matches(b.pattern, pr.base_ref)
+    ), latest AS (
+        SELECT DISTINCT ON (r.reviewer_id) r.state, r.commit_id
+          FROM reviews r, pr
+         WHERE r.repository_id = pr.repository_id AND r.pull_request_id = pr.id
+           AND r.state NOT IN ('dismissed', 'pending') AND r.reviewer_id IS NOT NULL
+         ORDER BY r.reviewer_id, r.submitted_at DESC, r.id DESC
+    ), tally AS (
+        SELECT count(*) FILTER (WHERE latest.state = 'approved'
+                                  AND latest.commit_id = pr.head_commit_id)::integer AS approvals,
+               count(*) FILTER (WHERE latest.state = 'approved'
+                                  AND latest.commit_id <> pr.head_commit_id)::integer AS stale,
+               count(*) FILTER (WHERE latest.state = 'changes_requested')::integer AS changes
+          FROM pr LEFT JOIN latest ON true
+    ), passing AS (
+        SELECT ARRAY(
+            SELECT s.context FROM (
+                SELECT DISTINCT ON (cs.context) cs.context, cs.state
+                  FROM commit_statuses cs, pr, rules
+                 WHERE cs.repository_id = pr.repository_id AND cs.commit_id = pr.head_commit_id
+                   AND cs.context = ANY (rules.contexts)
+                 ORDER BY cs.context, cs.updated_at DESC, cs.created_at DESC
+            ) s WHERE s.state = 'success' ORDER BY s.context) AS contexts
+    ), open_conflicts AS (
+        SELECT count(*)::integer AS n
+          FROM conflicts c, pr
+         WHERE c.repository_id = pr.repository_id AND c.commit_id = pr.head_commit_id
+           AND c.resolved_at IS NULL
+    )
+    SELECT rules.protected, rules.required, tally.approvals, tally.stale, tally.changes,
+           rules.contexts, passing.contexts, open_conflicts.n,
+           open_conflicts.n = 0
+           AND (NOT rules.protected
+                OR (tally.approvals >= rules.required
+                    AND (rules.required = 0 OR tally.changes = 0)
+                    AND rules.contexts <@ passing.contexts))
+      FROM pr, rules, tally, passing, open_conflicts
+$$;
+
+COMMENT ON FUNCTION pull_request_readiness(bigint, bigint) IS
+    'Whether pull request p_pull_request_id may merge, and why, by the rules landing_readiness applies: protection rules of its base branch, current and stale approvals of submitted reviews, changes requested, passing required contexts and unresolved conflicts of its head commit.';
+
 -- --- submitting --------------------------------------------------------------------------------
 
 -- Idempotent per (repository, change, bookmark) while the request is active. The repository's

@@ -1,6 +1,7 @@
 """Landing (``db.landing``) and its parts: ``requests``, ``queues``, ``workers``, ``reviews``,
 ``pulls`` and ``conflicts``."""
 
+from .conflicts import Conflicts
 from .landing import Landing
 from .models import (
     ClaimedRequest,
@@ -16,13 +17,16 @@ from .models import (
     Review,
     ReviewSummary,
 )
+from .pulls import Pulls
 from .queues import Queues
 from .requests import Requests
+from .reviews import Reviews
 from .workers import Workers
 
 __all__ = [
     "ClaimedRequest",
     "Conflict",
+    "Conflicts",
     "Landing",
     "LandingClaim",
     "LandingEvent",
@@ -31,10 +35,12 @@ __all__ = [
     "LandingRequest",
     "LineComment",
     "PullRequest",
+    "Pulls",
     "QueueEntry",
     "Queues",
     "Requests",
     "Review",
+    "Reviews",
     "ReviewSummary",
     "Workers",
 ]

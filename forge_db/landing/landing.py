@@ -10,8 +10,11 @@ the forge's callers know are kept at the root as aliases of the operations of th
 from __future__ import annotations
 
 from ..query import Namespace, R, alias
+from .conflicts import Conflicts
+from .pulls import Pulls
 from .queues import Queues
 from .requests import Requests
+from .reviews import Reviews
 from .workers import Workers
 
 __all__ = ["Landing"]
@@ -24,6 +27,9 @@ class Landing(Namespace[R]):
     requests: Requests[R]
     queues: Queues[R]
     workers: Workers[R]
+    reviews: Reviews[R]
+    pulls: Pulls[R]
+    conflicts: Conflicts[R]
 
     submit = alias(Requests.submit)
     get = alias(Requests.get)
@@ -37,3 +43,9 @@ class Landing(Namespace[R]):
     renew = alias(Workers.renew)
     finish = alias(Workers.finish)
     requeue = alias(Workers.requeue)
+    review = alias(Reviews.review)
+    comment_line = alias(Reviews.comment_line)
+    resolve_thread = alias(Reviews.resolve_thread)
+    open_pull_request = alias(Pulls.open)
+    record_conflicts = alias(Conflicts.record)
+    resolve_conflict = alias(Conflicts.resolve)
