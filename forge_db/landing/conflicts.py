@@ -12,7 +12,6 @@ import builtins
 from typing import Final
 
 from ..access import guard, readable
-from ..errors import InvalidInput
 from ..inputs import CommitId, Flag, Id
 from ..query import Namespace, Query, R, many, one, read, write
 from .models import ChangeId, Conflict, FilePath, FilePaths, Sides
@@ -128,8 +127,6 @@ class Conflicts(Namespace[R]):
         unresolved_only: Flag = True,
     ) -> Query[builtins.list[Conflict]]:
         """The conflicts of a change, by commit and path (only unresolved ones by default)."""
-        if not change_id:
-            raise InvalidInput("change_id: required", field="change_id")
         return Query(
             f"""
             SELECT {_COLUMNS} FROM conflicts c {_LANDING}
