@@ -40,7 +40,7 @@ __all__ = [
     "Queues",
     "Requests",
     "Review",
-    "Reviews",
     "ReviewSummary",
+    "Reviews",
     "Workers",
 ]

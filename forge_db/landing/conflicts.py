@@ -21,7 +21,9 @@ __all__ = ["Conflicts"]
 _COLUMNS: Final = """
     c.id, c.repository_id, c.change_id, c.commit_id, c.path, c.sides::integer AS sides,
     l.number AS landing_number, c.resolved_at, c.resolved_commit_id, c.created_at"""
-_LANDING: Final = "LEFT JOIN landing_queue l ON l.repository_id = c.repository_id AND l.id = c.landing_id"
+_LANDING: Final = (
+    "LEFT JOIN landing_queue l ON l.repository_id = c.repository_id AND l.id = c.landing_id"
+)
 
 
 class Conflicts(Namespace[R]):

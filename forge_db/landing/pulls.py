@@ -43,9 +43,7 @@ def _missing(repository_id: int, number: int) -> str:
 
 def _update(changes: str, condition: str, action: str, role: str = "author") -> str:
     """An UPDATE of pull request #number by its author or a writer (or a ``role`` holder)."""
-    check = (
-        f"AND {author_or_role('p', action)}" if role == "author" else ""
-    )
+    check = f"AND {author_or_role('p', action)}" if role == "author" else ""
     return f"""
         WITH guard AS ({guard("read" if role == "author" else "write")}),
         p AS (
@@ -222,7 +220,12 @@ class Pulls(Namespace[R]):
         """Mark an open pull request a draft, or ready for review (author, or a writer)."""
         return Query(
             _SET_DRAFT,
-            {"repository_id": repository_id, "number": number, "actor_id": actor_id, "draft": draft},
+            {
+                "repository_id": repository_id,
+                "number": number,
+                "actor_id": actor_id,
+                "draft": draft,
+            },
             one(PullRequest, _missing(repository_id, number)),
         )
 

@@ -21,7 +21,7 @@ __all__ = ["Queues"]
 _ORDER: Final = Keyset(QueueEntry, "priority", "id")
 
 # The queue of a bookmark as callers see it; a bookmark nobody submitted to has an open queue.
-_QUEUE: Final = f"""
+_QUEUE: Final = """
     SELECT k.repository_id, k.bookmark, coalesce(q.state, 'open') AS state,
            coalesce(q.reason, '') AS reason, u.username AS changed_by,
            (SELECT count(*) FROM landing_queue l
@@ -31,7 +31,7 @@ _QUEUE: Final = f"""
              WHERE b.repository_id = k.repository_id AND b.target_bookmark = k.bookmark
                AND b.state = 'running') AS running_batch_id,
            q.updated_at
-    FROM {{source}} k
+    FROM {source} k
     LEFT JOIN landing_queues q ON q.repository_id = k.repository_id AND q.bookmark = k.bookmark
     LEFT JOIN users u ON u.id = q.changed_by_id
 """
@@ -74,7 +74,9 @@ class Queues(Namespace[R]):
         self, repository_id: Id, bookmark: RefName, *, viewer_id: Id | None = None
     ) -> Query[LandingQueue]:
         """The queue of ``bookmark``: its state and reason, how many wait, the running batch."""
-        source = "(SELECT %(repository_id)s::bigint AS repository_id, %(bookmark)s::text AS bookmark)"
+        source = (
+            "(SELECT %(repository_id)s::bigint AS repository_id, %(bookmark)s::text AS bookmark)"
+        )
         return Query(
             _QUEUE.format(source=source) + f" WHERE {readable('k.repository_id')}",
             {"repository_id": repository_id, "bookmark": bookmark, "viewer_id": viewer_id},

@@ -410,7 +410,9 @@ class Reviews(Namespace[R]):
         reply = in_reply_to is not None
         if not reply and (path is None or line is None):
             field = "path" if path is None else "line"
-            raise InvalidInput(f"{field}: a comment that is no reply needs a path and a line", field=field)
+            raise InvalidInput(
+                f"{field}: a comment that is no reply needs a path and a line", field=field
+            )
         return Query(
             _comment_sql(kind, reply),
             {

@@ -110,13 +110,14 @@ class Workers(Namespace[R]):
                 WHERE b.id = %(batch_id)s AND b.state = 'running' AND {held("b")}
                 RETURNING b.id, b.lease_expires_at
             ), requests AS (
-                UPDATE landing_queue l SET lease_expires_at = r.lease_expires_at
+                    UPDATE landing_queue l SET lease_expires_at = r.lease_expires_at
                 FROM renewed r
                 WHERE l.batch_id = r.id AND l.state = 'running'
             )
             SELECT c.batch_id, c.repository_id, c.target_bookmark, c.parent_id,
                    c.depth::integer AS depth, c.fencing_token, c.claimed_by,
-                   r.lease_expires_at, c.deadline_at, false AS taken_over, c.requests
+                   now() + make_interval(secs => %(lease)s) AS lease_expires_at, c.deadline_at,
+                   false AS taken_over, c.requests
             FROM renewed r, landing_claimed(r.id, false) c
             """,
             {"batch_id": batch_id, "token": token, "lease": lease_seconds},

@@ -73,9 +73,14 @@ def test_resolve_needs_a_later_commit_and_write_access(fdb: ForgeDB, world: Worl
         )
     later = commit_id()
     done = fdb.landing.resolve_conflict(
-        world.repo.id, actor_id=world.writer.id, change_id=change, path="x", resolved_commit_id=later
+        world.repo.id,
+        actor_id=world.writer.id,
+        change_id=change,
+        path="x",
+        resolved_commit_id=later,
     )
-    assert done.resolved_commit_id == later and done.resolved_at is not None
+    assert done.resolved_commit_id == later
+    assert done.resolved_at is not None
     with pytest.raises(NotFound):
         fdb.landing.resolve_conflict(
             world.repo.id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from forge_db import Conflict, ForgeDB, NotFound, PermissionDenied
@@ -30,9 +32,7 @@ def test_open_takes_a_number_from_the_shared_sequence(fdb: ForgeDB, world: World
     assert fdb.landing.pulls.get(world.repo.id, pull.number).id == pull.id
 
 
-def test_merge_records_the_commit_and_who_merged_and_is_final(
-    fdb: ForgeDB, world: World
-) -> None:
+def test_merge_records_the_commit_and_who_merged_and_is_final(fdb: ForgeDB, world: World) -> None:
     pull = _open(fdb, world)
     with pytest.raises(PermissionDenied):
         fdb.landing.pulls.merge(
@@ -47,14 +47,16 @@ def test_merge_records_the_commit_and_who_merged_and_is_final(
         merge,
         world.writer.username,
     )
-    assert merged.merged_at is not None and merged.closed_at is not None
-    for final in (
+    assert merged.merged_at is not None
+    assert merged.closed_at is not None
+    finals: list[Callable[[], object]] = [
         lambda: fdb.landing.pulls.close(world.repo.id, pull.number, actor_id=world.writer.id),
         lambda: fdb.landing.pulls.reopen(world.repo.id, pull.number, actor_id=world.writer.id),
         lambda: fdb.landing.pulls.merge(
             world.repo.id, pull.number, actor_id=world.writer.id, merge_commit_id=commit_id()
         ),
-    ):
+    ]
+    for final in finals:
         with pytest.raises(Conflict):
             final()
 
@@ -79,9 +81,11 @@ def test_close_and_reopen_by_the_author(fdb: ForgeDB, world: World) -> None:
     with pytest.raises(PermissionDenied):
         fdb.landing.pulls.close(world.repo.id, pull.number, actor_id=world.stranger.id)
     closed = fdb.landing.pulls.close(world.repo.id, pull.number, actor_id=world.reader.id)
-    assert closed.state == "closed" and closed.closed_at is not None
+    assert closed.state == "closed"
+    assert closed.closed_at is not None
     reopened = fdb.landing.pulls.reopen(world.repo.id, pull.number, actor_id=world.reader.id)
-    assert reopened.state == "open" and reopened.closed_at is None
+    assert reopened.state == "open"
+    assert reopened.closed_at is None
 
 
 def test_update_head_makes_approvals_stale(fdb: ForgeDB, world: World) -> None:

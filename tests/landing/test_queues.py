@@ -46,13 +46,16 @@ def test_a_retry_keeps_its_place(fdb: ForgeDB, world: World) -> None:
     first = submit(fdb, world.repo, world.writer, priority=3)
     second = submit(fdb, world.repo, world.writer, priority=3)
     claim = fdb.landing.claim("w", 60, repository_id=world.repo.id)
-    assert claim is not None and [r.number for r in claim.requests] == [first.number]
+    assert claim is not None
+    assert [r.number for r in claim.requests] == [first.number]
     fdb.landing.finish(claim.batch_id, token=claim.fencing_token, error="flaky", retry=True)
     entries = fdb.landing.queue(world.repo.id, "main").items
     assert [(e.number, e.position) for e in entries] == [(first.number, 1), (second.number, 2)]
-    assert entries[0].priority == 3 and entries[0].attempts == 1
+    assert entries[0].priority == 3
+    assert entries[0].attempts == 1
     again = fdb.landing.claim("w", 60, repository_id=world.repo.id)
-    assert again is not None and [r.number for r in again.requests] == [first.number]
+    assert again is not None
+    assert [r.number for r in again.requests] == [first.number]
 
 
 def test_pause_refuses_claims_until_resumed(fdb: ForgeDB, world: World) -> None:
@@ -70,19 +73,19 @@ def test_pause_refuses_claims_until_resumed(fdb: ForgeDB, world: World) -> None:
     assert fdb.landing.queues.get(world.repo.id, "main").queued == 2
     fdb.landing.resume(world.repo.id, "main", actor_id=world.owner.id, reason="shipped")
     claim = fdb.landing.claim("w", 60)
-    assert claim is not None and claim.requests[0].number == request.number
+    assert claim is not None
+    assert claim.requests[0].number == request.number
 
 
-def test_draining_refuses_submits_and_lets_the_present_finish(
-    fdb: ForgeDB, world: World
-) -> None:
+def test_draining_refuses_submits_and_lets_the_present_finish(fdb: ForgeDB, world: World) -> None:
     present = submit(fdb, world.repo, world.writer)
     fdb.landing.queues.drain(world.repo.id, "main", actor_id=world.writer.id, reason="moving")
     with pytest.raises(Conflict):
         submit(fdb, world.repo, world.writer)
     submit(fdb, world.repo, world.writer, bookmark="other")  # other queues are open
     claim = fdb.landing.claim("w", 60, repository_id=world.repo.id, bookmark="main")
-    assert claim is not None and claim.requests[0].number == present.number
+    assert claim is not None
+    assert claim.requests[0].number == present.number
     fdb.landing.finish(claim.batch_id, token=claim.fencing_token, landed_commit_id=commit_id())
     assert fdb.landing.get(world.repo.id, present.number).state == "landed"
 

@@ -25,7 +25,8 @@ def test_submitting_the_same_change_again_returns_the_active_request(
     first = submit(fdb, world.repo, world.writer, change=change)
     again = submit(fdb, world.repo, world.owner, change=change)
     other_bookmark = submit(fdb, world.repo, world.writer, change=change, bookmark="release")
-    assert again.id == first.id and again.number == first.number
+    assert again.id == first.id
+    assert again.number == first.number
     assert other_bookmark.id != first.id
 
 
@@ -116,9 +117,7 @@ def test_a_running_request_cannot_be_cancelled_or_rewritten(fdb: ForgeDB, world:
     assert fdb.landing.get(world.repo.id, request.number).state == "running"
 
 
-def test_history_records_every_transition_with_actor_and_reason(
-    fdb: ForgeDB, world: World
-) -> None:
+def test_history_records_every_transition_with_actor_and_reason(fdb: ForgeDB, world: World) -> None:
     request = submit(fdb, world.repo, world.writer)
     fdb.landing.requests.set_priority(
         world.repo.id, request.number, actor_id=world.owner.id, priority=5

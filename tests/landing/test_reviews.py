@@ -93,9 +93,13 @@ def test_only_the_latest_non_dismissed_review_of_each_reviewer_counts(
 def test_approving_needs_write_and_never_ones_own_change(fdb: ForgeDB, world: World) -> None:
     request = submit(fdb, world.repo, world.writer)
     with pytest.raises(PermissionDenied):
-        fdb.landing.review(world.repo.id, request.number, actor_id=world.reader.id, state="approved")
+        fdb.landing.review(
+            world.repo.id, request.number, actor_id=world.reader.id, state="approved"
+        )
     with pytest.raises(PermissionDenied):
-        fdb.landing.review(world.repo.id, request.number, actor_id=world.writer.id, state="approved")
+        fdb.landing.review(
+            world.repo.id, request.number, actor_id=world.writer.id, state="approved"
+        )
     commented = fdb.landing.review(
         world.repo.id, request.number, actor_id=world.reader.id, state="commented", body="hm"
     )
@@ -149,9 +153,7 @@ def test_a_draft_review_is_seen_by_its_author_only_until_submitted(
     assert _notified(conn, world.writer.id) == [("author", False, True)]
 
 
-def test_line_comments_thread_by_reply_and_resolve_and_reopen(
-    fdb: ForgeDB, world: World
-) -> None:
+def test_line_comments_thread_by_reply_and_resolve_and_reopen(fdb: ForgeDB, world: World) -> None:
     request = submit(fdb, world.repo, world.writer)
     reviews = fdb.landing.reviews
     root = fdb.landing.comment_line(
@@ -175,13 +177,15 @@ def test_line_comments_thread_by_reply_and_resolve_and_reopen(
     deeper = reviews.comment_line(
         world.repo.id, request.number, actor_id=world.reader.id, in_reply_to=reply.id, body="ok"
     )
-    assert reply.in_reply_to_id == root.id and deeper.in_reply_to_id == root.id
+    assert reply.in_reply_to_id == root.id
+    assert deeper.in_reply_to_id == root.id
     assert (reply.path, reply.line, reply.side) == ("src/lib.rs", 10, "old")
     assert reviews.summary(world.repo.id, request.number).unresolved_threads == 1
     with pytest.raises(PermissionDenied):
         fdb.landing.resolve_thread(world.repo.id, root.id, actor_id=world.stranger.id)
     resolved = fdb.landing.resolve_thread(world.repo.id, deeper.id, actor_id=world.reader.id)
-    assert resolved.id == root.id and resolved.resolved_at is not None
+    assert resolved.id == root.id
+    assert resolved.resolved_at is not None
     summary = reviews.summary(world.repo.id, request.number)
     assert (summary.comments, summary.unresolved_threads) == (3, 0)
     reopened = fdb.landing.resolve_thread(

@@ -24,7 +24,8 @@ def test_a_claim_takes_the_head_of_the_queue_with_a_lease_and_a_token(
 ) -> None:
     request = submit(fdb, world.repo, world.writer)
     claim = _claim(fdb, world)
-    assert claim.claimed_by == "worker-a" and claim.taken_over is False
+    assert claim.claimed_by == "worker-a"
+    assert claim.taken_over is False
     assert [r.number for r in claim.requests] == [request.number]
     assert claim.requests[0].change_id == request.change_id
     running = fdb.landing.get(world.repo.id, request.number)
@@ -40,7 +41,9 @@ def test_finish_lands_and_frees_the_bookmark(fdb: ForgeDB, world: World) -> None
     a, b = submit(fdb, world.repo, world.writer), submit(fdb, world.repo, world.writer)
     claim = _claim(fdb, world)
     landed = commit_id()
-    outcomes = fdb.landing.finish(claim.batch_id, token=claim.fencing_token, landed_commit_id=landed)
+    outcomes = fdb.landing.finish(
+        claim.batch_id, token=claim.fencing_token, landed_commit_id=landed
+    )
     assert [(o.number, o.outcome) for o in outcomes] == [(a.number, "landed")]
     done = fdb.landing.get(world.repo.id, a.number)
     assert (done.state, done.landed_commit_id, done.claimed_by) == ("landed", landed, None)
@@ -83,7 +86,8 @@ def test_an_expired_lease_is_taken_over_and_the_stale_token_refused(
     first = _claim(fdb, world)
     _expire(conn, first.batch_id)
     second = fdb.landing.claim("worker-b", 60)
-    assert second is not None and second.taken_over
+    assert second is not None
+    assert second.taken_over
     assert second.batch_id == first.batch_id
     assert second.fencing_token > first.fencing_token
     before = fdb.landing.get(world.repo.id, request.number)
@@ -97,7 +101,8 @@ def test_an_expired_lease_is_taken_over_and_the_stale_token_refused(
         with pytest.raises(Conflict):
             stale()
     after = fdb.landing.get(world.repo.id, request.number)
-    assert after == before and after.claimed_by == "worker-b"
+    assert after == before
+    assert after.claimed_by == "worker-b"
     fdb.landing.finish(second.batch_id, token=second.fencing_token, landed_commit_id=commit_id())
     kinds = [e.kind for e in fdb.landing.history(world.repo.id, request.number)]
     assert kinds == ["submitted", "claimed", "taken_over", "landed"]
@@ -158,7 +163,9 @@ def test_bisection_isolates_one_bad_request_among_eight_in_four_rounds(
             rounds_with_bad += 1
             fdb.landing.finish(claim.batch_id, token=claim.fencing_token, error=f"#{bad} broke")
         else:
-            fdb.landing.finish(claim.batch_id, token=claim.fencing_token, landed_commit_id=commit_id())
+            fdb.landing.finish(
+                claim.batch_id, token=claim.fencing_token, landed_commit_id=commit_id()
+            )
             landed += numbers
     assert rounds_with_bad <= 4
     assert fdb.landing.get(world.repo.id, bad).state == "failed"
@@ -240,7 +247,8 @@ def test_only_ready_requests_are_claimed(
         (world.repo.id,),
     )
     claim = fdb.landing.claim("w", 60)
-    assert claim is not None and claim.requests[0].number == request.number
+    assert claim is not None
+    assert claim.requests[0].number == request.number
 
 
 def test_an_unresolved_conflict_keeps_a_change_from_landing(fdb: ForgeDB, world: World) -> None:
