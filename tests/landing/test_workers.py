@@ -6,11 +6,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from support import make_repository, make_user
 
 from forge_db import Conflict, ForgeDB, InvalidInput
 from forge_db.landing import LandingClaim
 
-from .conftest import World, commit_id, submit
+from .conftest import World, change_id, commit_id, submit
 
 
 def _claim(fdb: ForgeDB, world: World, **options: Any) -> LandingClaim:
@@ -286,3 +287,49 @@ def test_the_database_refuses_a_second_running_batch_on_a_bookmark(
             """,
             (world.repo.id,),
         )
+
+
+def test_authors_hear_that_their_requests_landed_or_failed(fdb: ForgeDB, world: World) -> None:
+    landed = submit(fdb, world.repo, world.writer)
+    claim = _claim(fdb, world)
+    fdb.landing.finish(claim.batch_id, token=claim.fencing_token, landed_commit_id=commit_id())
+    broken = submit(fdb, world.repo, world.writer)
+    claim = _claim(fdb, world)
+    fdb.landing.finish(claim.batch_id, token=claim.fencing_token, error="broken")
+    notes = fdb.collaboration.notifications.list(viewer_id=world.writer.id).items
+    assert [(n.landing_number, n.reason, n.actor) for n in notes] == [
+        (broken.number, "landing", None),
+        (landed.number, "landing", None),
+    ]
+
+
+def test_a_claim_skips_a_bookmark_another_claim_is_taking(db: ForgeDB) -> None:
+    # The first claim's transaction stays open, holding the queue of main; the second claim
+    # must pass it by (SKIP LOCKED) and take dev at once, not wait. The lock timeout turns a
+    # wait into an error, so that a blocking claim fails the test instead of hanging it.
+    owner = make_user(db)
+    repo = make_repository(db, owner)
+    db.landing.submit(
+        repo.id,
+        actor_id=owner.id,
+        change_id=change_id(),
+        commit_id=commit_id(),
+        bookmark="main",
+        title="main change",
+    )
+    dev = db.landing.submit(
+        repo.id,
+        actor_id=owner.id,
+        change_id=change_id(),
+        commit_id=commit_id(),
+        bookmark="dev",
+        title="dev change",
+    )
+    with db.transaction() as first:
+        taken = first.landing.claim("a", 60, repository_id=repo.id, bookmark="main")
+        assert taken is not None
+        with db.transaction() as second:
+            second.connection.execute("SET LOCAL lock_timeout = '10s'")
+            other = second.landing.claim("b", 60, repository_id=repo.id)
+    assert other is not None
+    assert other.requests[0].number == dev.number
