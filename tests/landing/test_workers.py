@@ -304,9 +304,9 @@ def test_authors_hear_that_their_requests_landed_or_failed(fdb: ForgeDB, world: 
 
 
 def test_a_claim_skips_a_bookmark_another_claim_is_taking(db: ForgeDB) -> None:
-    # The first claim's transaction stays open, holding the queue of main; the second claim
-    # must pass it by (SKIP LOCKED) and take dev at once, not wait. The lock timeout turns a
-    # wait into an error, so that a blocking claim fails the test instead of hanging it.
+    # The first claim's transaction stays open, holding the queue of alpha (the queue a claim
+    # tries first); the second claim must pass it by (SKIP LOCKED) and take beta, not wait.
+    # The lock timeout turns a wait into an error: a blocking claim fails instead of hanging.
     owner = make_user(db)
     repo = make_repository(db, owner)
     db.landing.submit(
@@ -314,22 +314,22 @@ def test_a_claim_skips_a_bookmark_another_claim_is_taking(db: ForgeDB) -> None:
         actor_id=owner.id,
         change_id=change_id(),
         commit_id=commit_id(),
-        bookmark="main",
-        title="main change",
+        bookmark="alpha",
+        title="alpha change",
     )
-    dev = db.landing.submit(
+    beta = db.landing.submit(
         repo.id,
         actor_id=owner.id,
         change_id=change_id(),
         commit_id=commit_id(),
-        bookmark="dev",
-        title="dev change",
+        bookmark="beta",
+        title="beta change",
     )
     with db.transaction() as first:
-        taken = first.landing.claim("a", 60, repository_id=repo.id, bookmark="main")
+        taken = first.landing.claim("a", 60, repository_id=repo.id, bookmark="alpha")
         assert taken is not None
         with db.transaction() as second:
             second.connection.execute("SET LOCAL lock_timeout = '10s'")
             other = second.landing.claim("b", 60, repository_id=repo.id)
     assert other is not None
-    assert other.requests[0].number == dev.number
+    assert other.requests[0].number == beta.number
