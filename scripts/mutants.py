@@ -177,8 +177,8 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     (
         "landing cancel of a running request allowed",
         "forge_db/landing/requests.py",
-        "CASE WHEN l.state = 'running'\n",
-        "CASE WHEN false\n",
+        "state = CASE WHEN l.state <> 'queued'\n",
+        "state = CASE WHEN false\n",
         "tests/landing/test_requests.py",
     ),
     (

@@ -187,10 +187,10 @@ class Requests(Namespace[R]):
             WITH guard AS ({guard("read")}),
             target AS (
                 UPDATE landing_queue l SET
-                    state = CASE WHEN l.state = 'running'
-                                 THEN raise_error('FDC01', 'the request is landing: a worker holds it')::text
-                                 WHEN l.state <> 'queued'
-                                 THEN raise_error('FDC01', 'the request has left the queue')::text
+                    state = CASE WHEN l.state <> 'queued'
+                                 THEN raise_error('FDC01', CASE WHEN l.state = 'running'
+                                     THEN 'the request is landing: a worker holds it'
+                                     ELSE 'the request has left the queue' END)::text
                                  ELSE 'cancelled' END,
                     batch_id = NULL, finished_at = now(),
                     state_reason = coalesce(nullif(%(reason)s, ''), 'cancelled'),
