@@ -135,8 +135,8 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     (
         "landing claim takes requests that are not ready",
         "db/migrations/0008_landing_queue.sql",
-        "           AND l.state = 'queued'\n           AND (SELECT r.ready FROM landing_readiness(l.repository_id, l.id) r)\n         ORDER BY l.priority DESC, l.id\n         LIMIT 1",
-        "           AND l.state = 'queued'\n         ORDER BY l.priority DESC, l.id\n         LIMIT 1",
+        "           AND l.state = 'queued'\n           AND (SELECT r.ready FROM landing_readiness(l.repository_id, l.id) r)\n",
+        "           AND l.state = 'queued'\n",
         "tests/landing/test_workers.py",
     ),
     (
