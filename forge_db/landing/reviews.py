@@ -21,9 +21,9 @@ from typing import Annotated, Final, Literal
 from ..access import author_or_role, guard, readable
 from ..collaboration.fanout import fan_out
 from ..errors import InvalidInput
-from ..inputs import Body, CommitId, Cursor, Flag, Id, Limit, Text
+from ..inputs import Body, CommitId, Cursor, Flag, Id, IdList, Limit, Text
 from ..pagination import Keyset, Page, page_size
-from ..query import Namespace, Query, R, many, one, read, write
+from ..query import Namespace, Query, R, many, one, read, scalar, write
 from ..text import extract_mentions
 from .models import FilePath, LineComment, LineNumber, Review, ReviewKind, ReviewSummary, Side
 
@@ -128,6 +128,23 @@ def _review_sql(kind: str) -> str:
         {_notify(k, "t", "told")}
         SELECT {_review_columns(k)}
         FROM r JOIN t ON t.id = r.{k.key} LEFT JOIN users u ON u.id = r.reviewer_id
+    """
+
+
+@cache
+def _request_sql(kind: str) -> str:
+    k = _KINDS[kind]
+    return f"""
+        WITH guard AS ({guard("read")}),
+        t AS (
+            SELECT t.* FROM {k.target} t, guard
+            WHERE t.repository_id = guard.id AND t.number = %(number)s
+              AND {author_or_role("t", "request a review")}
+        ), candidates AS (
+            SELECT u.id AS user_id, 'review_requested' AS reason, 1 AS priority
+            FROM users u, t WHERE u.id = ANY(%(reviewer_ids)s::bigint[])
+        ), {fan_out(subject="t", candidates="candidates", issue="NULL", **{k.link: "s.id"})}
+        SELECT (SELECT count(*) FROM notified)::integer FROM t
     """
 
 
@@ -310,6 +327,31 @@ class Reviews(Namespace[R]):
                 "author_reason": "author",
             },
             one(Review, _what(kind, repository_id, number)),
+        )
+
+    @write
+    def request_review(
+        self,
+        repository_id: Id,
+        number: Id,
+        *,
+        actor_id: Id,
+        reviewer_ids: IdList,
+        kind: ReviewKind = "landing",
+    ) -> Query[int]:
+        """Ask users to review ``#number`` (its author, or a writer); returns how many were told.
+
+        Only users who can read the repository hear of it.
+        """
+        return Query(
+            _request_sql(kind),
+            {
+                "repository_id": repository_id,
+                "number": number,
+                "actor_id": actor_id,
+                "reviewer_ids": reviewer_ids,
+            },
+            scalar(int, _what(kind, repository_id, number)),
         )
 
     @write

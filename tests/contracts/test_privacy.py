@@ -614,6 +614,12 @@ WRITES: dict[str, WriteSpec] = {
         "write",
         lambda db, w, a, r: db.landing.reviews.review(r.id, 3, actor_id=a, state="approved"),
     ),
+    "db.landing.reviews.request_review": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.landing.reviews.request_review(
+            r.id, 3, actor_id=a, reviewer_ids=[w["reader"].id]
+        ),
+    ),
     "db.landing.reviews.submit": WriteSpec(
         "read",  # the draft's own author only (the writer): anyone else finds nothing
         lambda db, w, a, r: db.landing.reviews.submit(

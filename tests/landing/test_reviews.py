@@ -265,3 +265,22 @@ def test_the_summary_reports_missing_statuses_and_conflicts(
     assert not summary.ready
     with pytest.raises(NotFound):
         fdb.landing.reviews.summary(world.private.id, request.number, viewer_id=world.stranger.id)
+
+
+def test_a_review_request_tells_the_reviewers_who_can_read(
+    fdb: ForgeDB, world: World, conn: psycopg.Connection[Any]
+) -> None:
+    request = submit(fdb, world.private, world.writer)
+    told = fdb.landing.reviews.request_review(
+        world.private.id,
+        request.number,
+        actor_id=world.writer.id,
+        reviewer_ids=[world.reader.id, world.owner.id, world.stranger.id],
+    )
+    assert told == 2
+    assert _notified(conn, world.reader.id) == [("review_requested", True, False)]
+    assert _notified(conn, world.stranger.id) == []
+    with pytest.raises(PermissionDenied):
+        fdb.landing.reviews.request_review(
+            world.private.id, request.number, actor_id=world.reader.id, reviewer_ids=[]
+        )
