@@ -20,6 +20,7 @@ from .coordination import Coordination
 from .errors import Conflict, InvalidInput, Misconfigured, Unavailable, redact, translate
 from .issues import Issues
 from .jj import Jj
+from .landing import Landing
 from .meta import Meta
 from .pooling import getconn, getconn_async, pool_options, pooled, pooled_async
 from .query import (
@@ -70,6 +71,7 @@ class Domains(Generic[R]):
     jj: Jj[R]
     coordination: Coordination[R]
     workflows: Workflows[R]
+    landing: Landing[R]
 
     def _bind(self, runner: R) -> None:
         for name, namespace in children(Domains).items():

@@ -19,21 +19,30 @@ def fan_out(
     comment: str = "NULL",
     actor: str = "%(actor_id)s",
     name: str = "notified",
+    landing: str = "NULL",
+    pull_request: str = "NULL",
+    match: str = "true",
 ) -> str:
     """A CTE ``name`` inserting the notifications of one event; a data-modifying CTE always runs.
 
     ``subject`` names a CTE with the event's ``repository_id`` (its alias inside is ``s``);
     ``candidates`` names a CTE of ``(user_id, reason, priority)`` rows, lowest priority first;
-    ``issue`` and ``comment`` are SQL expressions over ``s`` for what the notification is about.
+    ``issue`` and ``comment`` (or ``landing`` and ``pull_request``) are SQL expressions over
+    ``s`` for what the notification is about. Where ``subject`` holds several events, each with
+    candidates of its own, ``match`` is the condition over ``s`` and ``c`` that pairs them.
     """
     return f"""{name} AS (
-        INSERT INTO notifications (user_id, repository_id, issue_id, comment_id, actor_id, reason)
-        SELECT r.user_id, s.repository_id, {issue}, {comment}, {actor}, r.reason
+        INSERT INTO notifications (user_id, repository_id, issue_id, comment_id, landing_id,
+                                   pull_request_id, actor_id, reason)
+        SELECT r.user_id, s.repository_id, {issue}, {comment}, {landing}, {pull_request},
+               {actor}, r.reason
         FROM {subject} s,
              notification_recipients(
                  s.repository_id, {actor},
-                 ARRAY(SELECT c.user_id FROM {candidates} c ORDER BY c.priority, c.user_id),
-                 ARRAY(SELECT c.reason FROM {candidates} c ORDER BY c.priority, c.user_id)) r
+                 ARRAY(SELECT c.user_id FROM {candidates} c WHERE {match}
+                       ORDER BY c.priority, c.user_id),
+                 ARRAY(SELECT c.reason FROM {candidates} c WHERE {match}
+                       ORDER BY c.priority, c.user_id)) r
         -- Most events tell no one: then the function is not even called.
         WHERE EXISTS (SELECT 1 FROM {candidates})
         RETURNING user_id

@@ -27,6 +27,8 @@ class Notification(BaseModel):
     issue_number: int | None
     issue_title: str | None
     comment_id: int | None
+    landing_number: int | None
+    pull_request_number: int | None
     actor: str | None
     reason: str
     read_at: datetime | None

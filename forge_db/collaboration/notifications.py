@@ -21,13 +21,16 @@ __all__ = ["Notifications"]
 _ORDER: Final = Keyset(Notification, "created_at", "id")
 _COLUMNS: Final = """
     n.id, n.repository_id, o.username || '/' || r.name AS repository,
-    i.number AS issue_number, i.title AS issue_title, n.comment_id, a.username AS actor,
+    i.number AS issue_number, i.title AS issue_title, n.comment_id,
+    l.number AS landing_number, p.number AS pull_request_number, a.username AS actor,
     n.reason, n.read_at, n.created_at"""
 _FROM: Final = """
     notifications n
     JOIN repositories r ON r.id = n.repository_id
     JOIN users o ON o.id = r.owner_id
     LEFT JOIN issues i ON i.repository_id = n.repository_id AND i.id = n.issue_id
+    LEFT JOIN landing_queue l ON l.repository_id = n.repository_id AND l.id = n.landing_id
+    LEFT JOIN pull_requests p ON p.repository_id = n.repository_id AND p.id = n.pull_request_id
     LEFT JOIN users a ON a.id = n.actor_id"""
 
 

@@ -87,6 +87,7 @@ class ProtectionRule(_Frozen):
     required_approvals: int
     required_status_contexts: list[str]
     land_min_role: Literal["write", "admin"]
+    dismiss_stale_approvals: bool
     created_at: datetime
     updated_at: datetime
 

@@ -7,7 +7,7 @@ from typing import Annotated, Final, Literal
 
 from ..access import gate, guard
 from ..errors import register_constraint_messages
-from ..inputs import Bounded, Id, ListOf, RefName, RefPattern, Text
+from ..inputs import Bounded, Flag, Id, ListOf, RefName, RefPattern, Text
 from ..query import Namespace, Query, R, affected, many, one, read, write
 from .models import ProtectionRule
 from .sql import of_visible_repository
@@ -20,7 +20,7 @@ register_constraint_messages(
 
 _COLUMNS: Final = (
     "id, repository_id, pattern, required_approvals, required_status_contexts, land_min_role, "
-    "created_at, updated_at"
+    "dismiss_stale_approvals, created_at, updated_at"
 )
 Approvals = Annotated[int, Bounded(0, 100)]
 Pattern = RefPattern
@@ -40,18 +40,25 @@ class Protection(Namespace[R]):
         required_approvals: Approvals = 0,
         required_status_contexts: Contexts | None = None,
         land_min_role: Literal["write", "admin"] = "write",
+        dismiss_stale_approvals: Flag = False,
     ) -> Query[ProtectionRule]:
-        """Create or replace the rule for ``pattern`` (admin)."""
+        """Create or replace the rule for ``pattern`` (admin).
+
+        ``dismiss_stale_approvals``: when a change is rewritten, approvals of its older commits
+        are dismissed (they never count either way).
+        """
         return Query(
             f"""
             WITH guard AS ({guard("admin")})
             INSERT INTO protected_branches (repository_id, pattern, required_approvals,
-                                            required_status_contexts, land_min_role)
-            SELECT id, %(pattern)s, %(approvals)s, %(contexts)s, %(role)s FROM guard
+                                            required_status_contexts, land_min_role,
+                                            dismiss_stale_approvals)
+            SELECT id, %(pattern)s, %(approvals)s, %(contexts)s, %(role)s, %(dismiss)s FROM guard
             ON CONFLICT (repository_id, pattern) DO UPDATE SET
                 required_approvals = EXCLUDED.required_approvals,
                 required_status_contexts = EXCLUDED.required_status_contexts,
-                land_min_role = EXCLUDED.land_min_role
+                land_min_role = EXCLUDED.land_min_role,
+                dismiss_stale_approvals = EXCLUDED.dismiss_stale_approvals
             RETURNING {_COLUMNS}
             """,
             {
@@ -61,6 +68,7 @@ class Protection(Namespace[R]):
                 "approvals": required_approvals,
                 "contexts": required_status_contexts or [],
                 "role": land_min_role,
+                "dismiss": dismiss_stale_approvals,
             },
             one(ProtectionRule, f"repository {repository_id} not found"),
         )

@@ -62,6 +62,7 @@ _NO_GUARD = {
         "infrastructure called by services and operators, not on a person's behalf: "
         "the repository id only scopes the row",
     ),
+    "db.landing.workers.claim": "trusted worker code: claims across repositories, as no user",
 }
 
 

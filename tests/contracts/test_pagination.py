@@ -59,7 +59,39 @@ def _populate(db: ForgeDB) -> W:
     _populate_jj(db, main.id, owner.id)
     db.collaboration.watches.set(main.id, actor_id=fan.id, level="watching")
     db.issues.create(main.id, actor_id=other.id, title="one more for the watchers")
-    return {"owner": owner, "other": other, "fan": fan, "main": main, "session": session}
+    with db.transaction() as tx:
+        numbers = []
+        for n in range(ROWS):
+            change = "".join("klmnopqrstuvwxyz"[(n >> (4 * i)) & 15] for i in range(32))
+            request = tx.landing.submit(
+                main.id,
+                actor_id=owner.id,
+                change_id=change,
+                commit_id="a" * 40,
+                bookmark="main",
+                title=f"land {n}",
+                priority=n % 2,  # ties within a priority
+            )
+            numbers.append(request.number)
+            tx.landing.comment_line(
+                main.id, numbers[0], actor_id=other.id, path="a", line=1, body=f"c{n}"
+            )
+            tx.landing.pulls.open(
+                main.id,
+                actor_id=other.id,
+                title=f"pull {n}",
+                head_ref=f"f{n}",
+                base_ref="main",
+                head_commit_id="b" * 40,
+            )
+    return {
+        "owner": owner,
+        "other": other,
+        "fan": fan,
+        "main": main,
+        "session": session,
+        "landing": numbers[0],
+    }
 
 
 def _populate_jj(db: ForgeDB, repository_id: int, owner_id: int) -> None:
@@ -111,6 +143,19 @@ LISTS: dict[str, Paged] = {
         lambda db, w, kw: db.jj.find_stale_workspaces(
             w["main"].id, older_than=timedelta(microseconds=1), **kw
         )
+    ),
+    "db.landing.requests.list": Paged(
+        lambda db, w, kw: db.landing.list(w["main"].id, **kw),
+        [{}, {"state": "all"}, {"bookmark": "main"}],
+    ),
+    "db.landing.queues.entries": Paged(
+        lambda db, w, kw: db.landing.queue(w["main"].id, "main", **kw)
+    ),
+    "db.landing.reviews.comments": Paged(
+        lambda db, w, kw: db.landing.reviews.comments(w["main"].id, w["landing"], **kw)
+    ),
+    "db.landing.pulls.list": Paged(
+        lambda db, w, kw: db.landing.pulls.list(w["main"].id, **kw), [{}, {"base_ref": "main"}]
     ),
     "db.repositories.list_for_owner": Paged(
         lambda db, w, kw: db.repositories.list_for_owner(w["owner"].username, **kw)

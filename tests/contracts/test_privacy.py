@@ -86,8 +86,10 @@ def world(fdb: ForgeDB) -> W:
     issues.create(public.id, actor_id=stranger.id, title="open issue", body="open")
     public_comment = issues.comments.create(public.id, 1, actor_id=stranger.id, body="open reply")
     jj = _jj_world(fdb, owner.id, private.id)
+    landing = _landing_world(fdb, owner, reader, writer, private)
     world = {
         **jj,
+        **landing,
         "owner": owner,
         "reader": reader,
         "writer": writer,
@@ -139,6 +141,70 @@ def _jj_world(fdb: ForgeDB, owner_id: int, private_id: int) -> W:
         "agent": agent,
         "workspace": workspace,
         "lock": lock,
+    }
+
+
+def _landing_world(fdb: ForgeDB, owner: Any, reader: Any, writer: Any, private: Any) -> W:
+    """Landing requests #3 and #4, pull requests #5 (open) and #6 (closed), reviews, a line
+    comment, a draft and a conflict, all in the private repository."""
+    fdb.repositories.protection.set(
+        private.id,
+        actor_id=owner.id,
+        pattern="secret-*",
+        required_approvals=1,
+        required_status_contexts=["secret-ci"],
+    )
+    landing = fdb.landing
+    request = landing.submit(
+        private.id,
+        actor_id=owner.id,
+        change_id="k" * 32,
+        commit_id="e" * 40,
+        bookmark="secret-main",
+        title="secret landing",
+    )
+    landing.submit(
+        private.id,
+        actor_id=owner.id,
+        change_id="l" * 32,
+        commit_id="f" * 40,
+        bookmark="secret-main",
+        title="secret second landing",
+    )
+    review = landing.review(
+        private.id, 3, actor_id=writer.id, state="approved", body="secret approval"
+    )
+    line = landing.comment_line(
+        private.id, 3, actor_id=owner.id, path="secret.rs", line=1, body="secret line"
+    )
+    for title in ("secret pull", "secret closed"):
+        landing.pulls.open(
+            private.id,
+            actor_id=owner.id,
+            title=title,
+            head_ref="secret-feature",
+            base_ref="secret-main",
+            head_commit_id="e" * 40,
+        )
+    landing.pulls.close(private.id, 6, actor_id=owner.id)
+    draft = landing.review(
+        private.id, 5, actor_id=writer.id, state="pending", kind="pull", body="secret draft"
+    )
+    landing.review(
+        private.id, 5, actor_id=reader.id, state="commented", kind="pull", body="secret remark"
+    )
+    landing.record_conflicts(
+        private.id,
+        actor_id=owner.id,
+        change_id="k" * 32,
+        commit_id="e" * 40,
+        paths=["secret/file"],
+    )
+    return {
+        "landing_change": request.change_id,
+        "landing_review": review,
+        "line_comment": line,
+        "draft": draft,
     }
 
 
@@ -361,6 +427,45 @@ READS: dict[str, ReadSpec] = {
         lambda db, w, v, repo: db.collaboration.watches.get(repo.id, viewer_id=v),  # type: ignore[arg-type]
         reader_sees=lambda r: r == "participating",
         viewer_required=True,
+    ),
+    "db.landing.requests.get": ReadSpec(
+        lambda db, w, v, repo: db.landing.requests.get(repo.id, 3, viewer_id=v)
+    ),
+    "db.landing.requests.list": ReadSpec(
+        lambda db, w, v, repo: db.landing.requests.list(repo.id, viewer_id=v).items
+    ),
+    "db.landing.requests.history": ReadSpec(
+        lambda db, w, v, repo: db.landing.requests.history(repo.id, 3, viewer_id=v)
+    ),
+    "db.landing.queues.get": ReadSpec(
+        lambda db, w, v, repo: db.landing.queues.get(repo.id, "secret-main", viewer_id=v),
+        reader_sees=lambda r: r.queued == 2,
+        leaks=lambda r: r is not None and r.queued > 0,  # the caller names the bookmark
+    ),
+    "db.landing.queues.entries": ReadSpec(
+        lambda db, w, v, repo: db.landing.queues.entries(repo.id, "secret-main", viewer_id=v).items
+    ),
+    "db.landing.reviews.list": ReadSpec(
+        lambda db, w, v, repo: db.landing.reviews.list(repo.id, 3, viewer_id=v)
+    ),
+    "db.landing.reviews.comments": ReadSpec(
+        lambda db, w, v, repo: db.landing.reviews.comments(repo.id, 3, viewer_id=v).items
+    ),
+    "db.landing.reviews.summary": ReadSpec(
+        lambda db, w, v, repo: db.landing.reviews.summary(repo.id, 3, viewer_id=v),
+        reader_sees=lambda r: r.approvals == 1 and r.required_contexts == ["secret-ci"],
+    ),
+    "db.landing.pulls.get": ReadSpec(
+        lambda db, w, v, repo: db.landing.pulls.get(repo.id, 5, viewer_id=v)
+    ),
+    "db.landing.pulls.list": ReadSpec(
+        lambda db, w, v, repo: db.landing.pulls.list(repo.id, viewer_id=v).items
+    ),
+    "db.landing.pulls.mergeability": ReadSpec(
+        lambda db, w, v, repo: db.landing.pulls.mergeability(repo.id, 5, viewer_id=v)
+    ),
+    "db.landing.conflicts.list": ReadSpec(
+        lambda db, w, v, repo: db.landing.conflicts.list(repo.id, "k" * 32, viewer_id=v)
     ),
 }
 
@@ -702,6 +807,109 @@ WRITES: dict[str, WriteSpec] = {
         ),
         child=True,
     ),
+    "db.landing.requests.submit": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.requests.submit(
+            r.id,
+            actor_id=a,
+            change_id="m" * 32,
+            commit_id="a" * 40,
+            bookmark="secret-main",
+            title="new",
+        ),
+    ),
+    "db.landing.requests.cancel": WriteSpec(
+        "author", lambda db, w, a, r: db.landing.requests.cancel(r.id, 4, actor_id=a)
+    ),
+    "db.landing.requests.update_commit": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.landing.requests.update_commit(
+            r.id, 4, actor_id=a, commit_id="c" * 40
+        ),
+    ),
+    "db.landing.requests.set_priority": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.requests.set_priority(r.id, 4, actor_id=a, priority=9),
+    ),
+    "db.landing.queues.pause": WriteSpec(
+        "write", lambda db, w, a, r: db.landing.queues.pause(r.id, "secret-main", actor_id=a)
+    ),
+    "db.landing.queues.drain": WriteSpec(
+        "write", lambda db, w, a, r: db.landing.queues.drain(r.id, "secret-main", actor_id=a)
+    ),
+    "db.landing.queues.resume": WriteSpec(
+        "write", lambda db, w, a, r: db.landing.queues.resume(r.id, "secret-main", actor_id=a)
+    ),
+    "db.landing.reviews.review": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.reviews.review(r.id, 3, actor_id=a, state="approved"),
+    ),
+    "db.landing.reviews.request_review": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.landing.reviews.request_review(
+            r.id, 3, actor_id=a, reviewer_ids=[w["reader"].id]
+        ),
+    ),
+    "db.landing.reviews.submit": WriteSpec(
+        "read",  # the draft's own author only (the writer): anyone else finds nothing
+        lambda db, w, a, r: db.landing.reviews.submit(
+            r.id, w["draft"].id, actor_id=a, state="commented"
+        ),
+        child=True,
+    ),
+    "db.landing.reviews.dismiss": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.reviews.dismiss(r.id, w["landing_review"].id, actor_id=a),
+        child=True,
+    ),
+    "db.landing.reviews.comment_line": WriteSpec(
+        "read",
+        lambda db, w, a, r: db.landing.reviews.comment_line(
+            r.id, 3, actor_id=a, path="x", line=1, body="hi"
+        ),
+    ),
+    "db.landing.reviews.resolve_thread": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.landing.reviews.resolve_thread(
+            r.id, w["line_comment"].id, actor_id=a
+        ),
+        child=True,
+    ),
+    "db.landing.pulls.open": WriteSpec(
+        "read",
+        lambda db, w, a, r: db.landing.pulls.open(
+            r.id, actor_id=a, title="t", head_ref="h", base_ref="main", head_commit_id="a" * 40
+        ),
+    ),
+    "db.landing.pulls.update_head": WriteSpec(
+        "author",
+        lambda db, w, a, r: db.landing.pulls.update_head(r.id, 5, actor_id=a, commit_id="c" * 40),
+    ),
+    "db.landing.pulls.set_draft": WriteSpec(
+        "author", lambda db, w, a, r: db.landing.pulls.set_draft(r.id, 5, actor_id=a, draft=True)
+    ),
+    "db.landing.pulls.merge": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.pulls.merge(r.id, 5, actor_id=a, merge_commit_id="d" * 40),
+    ),
+    "db.landing.pulls.close": WriteSpec(
+        "author", lambda db, w, a, r: db.landing.pulls.close(r.id, 5, actor_id=a)
+    ),
+    "db.landing.pulls.reopen": WriteSpec(
+        "author", lambda db, w, a, r: db.landing.pulls.reopen(r.id, 6, actor_id=a)
+    ),
+    "db.landing.conflicts.record": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.conflicts.record(
+            r.id, actor_id=a, change_id="k" * 32, commit_id="c" * 40, paths=["secret/file"]
+        ),
+    ),
+    "db.landing.conflicts.resolve": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.landing.conflicts.resolve(
+            r.id, actor_id=a, change_id="k" * 32, path="secret/file", resolved_commit_id="c" * 40
+        ),
+    ),
 }
 
 
@@ -733,11 +941,12 @@ ACCOUNT = {
     "db.collaboration.notifications.mark_all_read",
 }
 # Infrastructure that services, runners and operators call (the coordination domain, the
-# runner-authenticated workflow calls), and store maintenance: not repository data read or
-# written on a person's behalf; their own tests check each one.
+# runner-authenticated workflow calls, the landing workers, which name themselves, not a user,
+# and reach every repository), and store maintenance: not repository data read or written on
+# a person's behalf; their own tests check each one.
 ADMINISTRATIVE = (
     {"db.issues.admin_check_counts", "db.jj.blobs.collect_garbage"}
-    | {path for path in OPERATIONS if path.startswith("db.coordination.")}
+    | {path for path in OPERATIONS if path.startswith(("db.coordination.", "db.landing.workers."))}
     | privacy_workflows.ADMINISTRATIVE
 )
 
@@ -759,6 +968,9 @@ _TABLES = (
     "stars", "watches", "notifications", "jj_operations", "jj_operation_heads", "changes",
     "blobs", "repository_blobs", "jj_workspaces", "jj_workspace_transitions", "leases",
     *privacy_workflows.TABLES,
+    "stars", "watches", "notifications", "landing_queue", "landing_queues", "landing_batches",
+    "landing_events", "landing_reviews", "landing_line_comments", "pull_requests", "reviews",
+    "review_comments", "conflicts",
 )  # fmt: skip
 
 

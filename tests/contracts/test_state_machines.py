@@ -38,6 +38,11 @@ _ROWS: dict[str, str] = {
                                    head_commit_id, state)
         VALUES (%(repository_id)s, %(n)s, 't', 'feature', 'main', repeat('a', 40), %(state)s)
         RETURNING id::text""",
+    "landing_batches": """
+        WITH q AS (INSERT INTO landing_queues (repository_id, bookmark)
+                   VALUES (%(repository_id)s, 'machine') ON CONFLICT DO NOTHING)
+        INSERT INTO landing_batches (repository_id, target_bookmark, size, state)
+        VALUES (%(repository_id)s, 'machine', 1, %(state)s) RETURNING id::text""",
     "jj_workspaces": """
         INSERT INTO jj_workspaces (repository_id, user_id, name, state)
         VALUES (%(repository_id)s, %(user_id)s, 'w' || %(n)s, %(state)s) RETURNING id::text""",
@@ -124,7 +129,7 @@ def _drop_coupled_checks(conn: Conn, table: str) -> None:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
 
 
-def test_the_schema_has_its_nine_state_machines(conn: Conn) -> None:
+def test_the_schema_has_its_ten_state_machines(conn: Conn) -> None:
     assert set(_machines(conn)) == set(_ROWS)
 
 
