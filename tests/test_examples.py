@@ -489,3 +489,46 @@ async def test_first_hour_sign_in_create_page_search_comment_and_privacy(
     assert (await stranger.get(f"{repo}/issues/3")).status_code == 404
     assert (await alice.post("/auth/logout")).status_code == 204
     assert (await alice.get(f"{repo}/issues/3")).status_code == 404
+
+
+# --- The landing queue, read side -----------------------------------------------------------
+
+
+async def test_the_landing_queue_is_read_by_its_viewers_and_404_to_strangers(
+    app: FastAPI, signed_in: SignedIn, browser: Browser
+) -> None:
+    owner_client, owner = await signed_in()
+    repo = await _repository(owner_client, owner, private=True)
+    db = app.state.db
+    user = await db.users.find_by_username(owner)
+    assert user is not None
+    repository = await db.repositories.get(owner, "jj-forge", viewer_id=user.id)
+    submitted = await db.landing.submit(
+        repository.id,
+        actor_id=user.id,
+        change_id="k" * 32,
+        commit_id="a" * 40,
+        bookmark="main",
+        title="Speed up the parser",
+    )
+    number = submitted.number
+    queue = await owner_client.get(f"{repo}/landing/queues/main")
+    assert queue.status_code == 200, queue.text
+    assert [(e["number"], e["position"]) for e in queue.json()["items"]] == [(number, 1)]
+    listed = await owner_client.get(f"{repo}/landing")
+    assert [r["number"] for r in listed.json()["items"]] == [number]
+    one = await owner_client.get(f"{repo}/landing/{number}")
+    assert one.json()["title"] == "Speed up the parser"
+    history = await owner_client.get(f"{repo}/landing/{number}/history")
+    assert [event["kind"] for event in history.json()] == ["submitted"]
+    assert (await owner_client.get(f"{repo}/landing/{number}/reviews")).json() == []
+    summary = await owner_client.get(f"{repo}/landing/{number}/summary")
+    assert summary.status_code == 200, summary.text
+    stranger, _ = await signed_in()
+    for client in (stranger, browser()):
+        for path in ("/landing/queues/main", "/landing", f"/landing/{number}",
+                     f"/landing/{number}/history", f"/landing/{number}/reviews",
+                     f"/landing/{number}/summary"):  # fmt: skip
+            response = await client.get(repo + path)
+            assert response.status_code == 404, response.url
+    assert (await owner_client.get(f"{repo}/landing/{number + 1}")).status_code == 404

@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from forge_db import AsyncForgeDB, ForgeDBError
 
-from . import auth, issues, repositories
+from . import auth, issues, landing, repositories
 from .deps import DB
 from .errors import forge_db_error
 from .settings import AppSettings
@@ -45,8 +45,7 @@ def create_app(settings: AppSettings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(repositories.router)
     app.include_router(issues.router)
-    # The landing queue's read endpoints (a repository's queue, one request and its reviews)
-    # join here as a router of their own over db.landing, the domain forge_db builds next.
+    app.include_router(landing.router)
 
     @app.get("/health", tags=["health"])
     async def health(db: DB) -> Health:
