@@ -106,7 +106,16 @@ class Result:
 
 
 _WHITESPACE: Final = re.compile(r"\s+")
-_COMMENT: Final = re.compile(r"--[^\n]*")
+# What folding must step over whole, leftmost first: a comment (whose text may hold a quote), a
+# string literal, a quoted identifier, a dollar-quoted body.
+_TOKEN: Final = re.compile(
+    r"(?P<comment>--[^\n]*)"
+    r"|'(?:[^']|'')*'"
+    r'|"(?:[^"]|"")*"'
+    r"|\$\$.*?\$\$"
+    r"|\$(?P<tag>[A-Za-z_][A-Za-z_0-9]*)\$.*?\$(?P=tag)\$",
+    re.DOTALL,
+)
 
 
 @lru_cache(maxsize=2048)
@@ -117,11 +126,19 @@ def compact(sql: str) -> str:
     4096-character limit for caching a parsed query, and the cache here makes it a dictionary
     lookup after the first call.
     """
-    parts = re.split(r"('(?:[^']|'')*'|\"(?:[^\"]|\"\")*\")", sql)
-    return "".join(
-        part if i % 2 else _WHITESPACE.sub(" ", _COMMENT.sub(" ", part))
-        for i, part in enumerate(parts)
-    ).strip()
+    out: list[str] = []
+    text = ""  # SQL outside literals since the last literal, comments already made spaces
+    end = 0
+    for token in _TOKEN.finditer(sql):
+        text += sql[end : token.start()]
+        if token.group("comment") is not None:
+            text += " "
+        else:
+            out += (_WHITESPACE.sub(" ", text), token.group())
+            text = ""
+        end = token.end()
+    out.append(_WHITESPACE.sub(" ", text + sql[end:]))
+    return "".join(out).strip()
 
 
 class Copy:

@@ -261,6 +261,18 @@ def test_compact_folds_whitespace_and_drops_comments_but_not_in_literals() -> No
     assert compact(sql) == "SELECT 1 , '--  kept  ' , \"odd  name\" FROM t WHERE x = 'it''s  '"
 
 
+def test_compact_reads_a_quote_inside_a_comment_as_comment_text(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """A comment saying "the run's steps" once opened a literal that swallowed the statement."""
+    from forge_db.query import compact
+
+    sql = "SELECT 1 AS a, -- the run's steps\n  2 AS b -- and 'another\n  , $$ it's  $$ AS c"
+    folded = compact(sql)
+    assert folded == "SELECT 1 AS a, 2 AS b , $$ it's  $$ AS c"
+    assert conn.execute(folded).fetchone() == (1, 2, " it's  ")
+
+
 class WithAlias(Meta[R]):
     """A namespace that keeps a child's operation under a second name."""
 
