@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ from eth_account.messages import encode_defunct
 
 from forge_db import ForgeDB
 from forge_db.ethereum import SiweMessage, checksum_address, format_siwe_message
+from forge_db.inputs import Role
 from forge_db.repositories import Repository
 from forge_db.users import User
 
@@ -58,3 +60,31 @@ class Wallet:
     def sign(self, text: str) -> str:
         signed = Account.sign_message(encode_defunct(text=text), self.account.key)
         return "0x" + bytes(signed.signature).hex()
+
+
+@dataclass(frozen=True)
+class World:
+    """An owner, a writer, a read-only collaborator and a stranger, on a public and a private
+    repository (the collaborators hold the same role on both; the stranger holds none)."""
+
+    owner: User
+    writer: User
+    reader: User
+    stranger: User
+    repo: Repository
+    private: Repository
+
+
+def make_world(db: ForgeDB) -> World:
+    """The people and repositories most domain tests start from (the ``world`` fixture)."""
+    owner = make_user(db, "owner")
+    writer, reader, stranger = make_user(db, "writer"), make_user(db, "reader"), make_user(db)
+    repo = make_repository(db, owner)
+    private = make_repository(db, owner, private=True)
+    roles: tuple[tuple[User, Role], ...] = ((writer, "write"), (reader, "read"))
+    for repository in (repo, private):
+        for person, role in roles:
+            db.repositories.collaborators.set(
+                repository.id, actor_id=owner.id, user_id=person.id, role=role
+            )
+    return World(owner, writer, reader, stranger, repo, private)

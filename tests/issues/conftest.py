@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import psycopg
 import pytest
-from support import make_repository, make_user
+from support import World as World
+from support import make_world
 
 from forge_db import ForgeDB
-from forge_db.inputs import Role
 from forge_db.issues import Issue
 from forge_db.pagination import Page
 from forge_db.repositories import Repository
@@ -21,32 +20,9 @@ from forge_db.users import User
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class World:
-    """An owner, a writer, a read-only collaborator and a stranger, on a public and a private
-    repository (the collaborators hold the same role on both; the stranger holds none)."""
-
-    owner: User
-    writer: User
-    reader: User
-    stranger: User
-    repo: Repository
-    private: Repository
-
-
 @pytest.fixture
 def world(fdb: ForgeDB) -> World:
-    owner = make_user(fdb, "owner")
-    writer, reader, stranger = make_user(fdb, "writer"), make_user(fdb, "reader"), make_user(fdb)
-    repo = make_repository(fdb, owner)
-    private = make_repository(fdb, owner, private=True)
-    roles: tuple[tuple[User, Role], ...] = ((writer, "write"), (reader, "read"))
-    for repository in (repo, private):
-        for person, role in roles:
-            fdb.repositories.collaborators.set(
-                repository.id, actor_id=owner.id, user_id=person.id, role=role
-            )
-    return World(owner, writer, reader, stranger, repo, private)
+    return make_world(fdb)
 
 
 def open_issue(

@@ -4,42 +4,22 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import make_repository, make_user
+from support import World as World
+from support import make_world
 
 from forge_db import ForgeDB
 from forge_db.jj import CommitRecord, OperationRecord
-from forge_db.repositories import Repository
-from forge_db.users import User
 
 CHANGE_LETTERS = "klmnopqrstuvwxyz"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class World:
-    """An owner, a writer, a reader and a stranger; a public and a private repository."""
-
-    owner: User
-    writer: User
-    reader: User
-    stranger: User
-    repo: Repository
-    private: Repository
-
-
 @pytest.fixture
 def world(fdb: ForgeDB) -> World:
-    owner, writer, reader, stranger = (make_user(fdb, p) for p in ("jo", "jw", "jr", "js"))
-    repo = make_repository(fdb, owner)
-    private = make_repository(fdb, owner, private=True)
-    for r in (repo, private):
-        fdb.repositories.collaborators.set(r.id, actor_id=owner.id, user_id=writer.id, role="write")
-        fdb.repositories.collaborators.set(r.id, actor_id=owner.id, user_id=reader.id, role="read")
-    return World(owner, writer, reader, stranger, repo, private)
+    return make_world(fdb)
 
 
 def operation_id(rng: random.Random | None = None) -> str:

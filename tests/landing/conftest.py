@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from support import make_repository, make_user
+from support import World as World
+from support import make_world
 
 from forge_db import ForgeDB
-from forge_db.inputs import Role
 from forge_db.landing import LandingRequest
 from forge_db.repositories import Repository
 from forge_db.users import User
@@ -33,31 +32,9 @@ def commit_id(n: int | None = None) -> str:
     return format(next(_serial) if n is None else n, "040x")
 
 
-@dataclass(frozen=True)
-class World:
-    """An owner, a writer, a reader and a stranger, on a public and a private repository."""
-
-    owner: User
-    writer: User
-    reader: User
-    stranger: User
-    repo: Repository
-    private: Repository
-
-
 @pytest.fixture
 def world(fdb: ForgeDB) -> World:
-    owner = make_user(fdb, "owner")
-    writer, reader, stranger = make_user(fdb, "writer"), make_user(fdb, "reader"), make_user(fdb)
-    repo = make_repository(fdb, owner)
-    private = make_repository(fdb, owner, private=True)
-    roles: tuple[tuple[User, Role], ...] = ((writer, "write"), (reader, "read"))
-    for repository in (repo, private):
-        for person, role in roles:
-            fdb.repositories.collaborators.set(
-                repository.id, actor_id=owner.id, user_id=person.id, role=role
-            )
-    return World(owner, writer, reader, stranger, repo, private)
+    return make_world(fdb)
 
 
 def submit(
