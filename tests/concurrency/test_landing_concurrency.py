@@ -64,7 +64,7 @@ def test_sixteen_workers_three_bookmarks_one_running_batch_each_and_everything_l
 
     def sample() -> None:
         # Reads landing_queue all along: never two running batches on one bookmark.
-        with psycopg.connect(database_url, autocommit=True) as conn:
+        with psycopg.connect(database_url, autocommit=True, prepare_threshold=None) as conn:
             while not stop.is_set():
                 rows = conn.execute(
                     """
