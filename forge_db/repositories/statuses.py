@@ -153,10 +153,8 @@ class Statuses(Namespace[R]):
                 SELECT {_columns("s")} FROM commit_statuses s JOIN repo ON repo.id = s.repository_id
                 WHERE s.commit_id = %(commit_id)s
             ), required AS (
-                SELECT DISTINCT unnest(p.required_status_contexts) AS context
-                FROM protected_branches p JOIN repo ON repo.id = p.repository_id
-                WHERE %(bookmark)s::text IS NOT NULL
-                  AND branch_pattern_matches(p.pattern, %(bookmark)s)
+                SELECT unnest(p.required_contexts) AS context
+                FROM repo, protection_requirements(repo.id, %(bookmark)s) p
             )
             SELECT %(commit_id)s::text AS commit_id,
                    CASE WHEN EXISTS (SELECT FROM latest WHERE state IN ('failure', 'error'))
