@@ -59,6 +59,17 @@ class Settings(BaseModel):
         allow_inf_nan=False,
         description="seconds a statement may run; None for no limit",
     )
+    deadline: float | None = Field(
+        None,
+        gt=0,
+        le=DAY,
+        allow_inf_nan=False,
+        description=(
+            "seconds a statement may take before the client cancels it and raises Unavailable,"
+            " for when the server cannot (a frozen backend, a silent network); default:"
+            " statement_timeout + 5, or none without statement_timeout"
+        ),
+    )
     application_name: str = Field("forge_db", max_length=63, pattern=r"^[ -~]*$")
     prepared_statements: bool = Field(
         True, description="server-side prepared statements; turn off behind PgBouncer"
@@ -129,6 +140,17 @@ class Settings(BaseModel):
         return kwargs
 
     @property
+    def call_deadline(self) -> float | None:
+        """The client-side deadline of one statement, in seconds (see ``deadline``)."""
+        if self.deadline is not None:
+            return self.deadline
+        if self.statement_timeout is None:
+            return None
+        # Past statement_timeout plus a margin for the round trip, the server is not going to
+        # answer: the margin keeps a statement the server is cancelling from being cut short.
+        return self.statement_timeout + 5.0
+
+    @property
     def statement_timeout_ms(self) -> int | None:
         """``statement_timeout`` as the server counts it, in whole milliseconds."""
         if self.statement_timeout is None:
@@ -141,6 +163,7 @@ DURATIONS: Final = frozenset(
         "connect_timeout",
         "pool_timeout",
         "statement_timeout",
+        "deadline",
         "max_idle",
         "max_lifetime",
         "replica_max_lag",

@@ -248,12 +248,19 @@ def _in_transaction() -> Conflict:
 
 
 class _PoolRunner:
-    __slots__ = ("_pool", "_target", "_timeout")
+    __slots__ = ("_deadline", "_pool", "_target", "_timeout")
 
-    def __init__(self, pool: psycopg_pool.ConnectionPool[Any], target: str, timeout: float):
+    def __init__(
+        self,
+        pool: psycopg_pool.ConnectionPool[Any],
+        target: str,
+        timeout: float,
+        deadline: float | None = None,
+    ):
         self._pool = pool
         self._target = target
         self._timeout = timeout
+        self._deadline = deadline
 
     def run(self, query: Query[T]) -> T:
         # The single-statement path, kept flat: no context managers, and no commit() on exit
@@ -265,7 +272,7 @@ class _PoolRunner:
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
         try:
-            return execute_sync(conn, query, self._target)
+            return execute_sync(conn, query, self._target, self._deadline)
         finally:
             pool.putconn(conn)
 
@@ -279,14 +286,15 @@ class _PoolRunner:
 
 
 class _ConnectionRunner:
-    __slots__ = ("_conn", "_target")
+    __slots__ = ("_conn", "_deadline", "_target")
 
-    def __init__(self, conn: psycopg.Connection[Any], target: str):
+    def __init__(self, conn: psycopg.Connection[Any], target: str, deadline: float | None = None):
         self._conn = conn
         self._target = target
+        self._deadline = deadline
 
     def run(self, query: Query[T]) -> T:
-        return execute_sync(self._conn, query, self._target)
+        return execute_sync(self._conn, query, self._target, self._deadline)
 
     def wait(self, channel: str, payload: str, ready: Query[float | None], within: float) -> bool:
         raise _in_transaction()
@@ -295,9 +303,11 @@ class _ConnectionRunner:
 class Transaction(Domains[SyncRunner]):
     """The domain namespaces bound to one connection inside one transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any], target: str) -> None:
+    def __init__(
+        self, conn: psycopg.Connection[Any], target: str, deadline: float | None = None
+    ) -> None:
         self.connection = conn
-        self._bind(_ConnectionRunner(conn, target))
+        self._bind(_ConnectionRunner(conn, target, deadline))
 
 
 class ForgeDB(Domains[SyncRunner]):
@@ -316,9 +326,13 @@ class ForgeDB(Domains[SyncRunner]):
         self._monitor = monitor
         self._replicas = monitor.replicas if monitor is not None else None
         if self._replicas is None:
-            self._bind(_PoolRunner(pool, target, settings.pool_timeout))
+            self._bind(_PoolRunner(pool, target, settings.pool_timeout, settings.call_deadline))
         else:
-            self._bind(RoutedRunner(pool, target, settings.pool_timeout, self._replicas))
+            self._bind(
+                RoutedRunner(
+                    pool, target, settings.pool_timeout, self._replicas, settings.call_deadline
+                )
+            )
 
     @classmethod
     def connect(cls, url: str | None = None, **options: Any) -> ForgeDB:
@@ -382,7 +396,7 @@ class ForgeDB(Domains[SyncRunner]):
             ):
                 if setup is not None:
                     conn.execute(setup)
-                yield Transaction(conn, self.target)
+                yield Transaction(conn, self.target, self.settings.call_deadline)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self.target) from exc
 
@@ -445,12 +459,19 @@ class ForgeDB(Domains[SyncRunner]):
 
 
 class _AsyncPoolRunner(AsyncRunnerBase):
-    __slots__ = ("_pool", "_target", "_timeout")
+    __slots__ = ("_deadline", "_pool", "_target", "_timeout")
 
-    def __init__(self, pool: psycopg_pool.AsyncConnectionPool[Any], target: str, timeout: float):
+    def __init__(
+        self,
+        pool: psycopg_pool.AsyncConnectionPool[Any],
+        target: str,
+        timeout: float,
+        deadline: float | None = None,
+    ):
         self._pool = pool
         self._target = target
         self._timeout = timeout
+        self._deadline = deadline
 
     async def run(self, query: Query[T]) -> T:
         # Flat, as the sync twin is, for the same reasons.
@@ -460,7 +481,7 @@ class _AsyncPoolRunner(AsyncRunnerBase):
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
         try:
-            return await execute_async(conn, query, self._target)
+            return await execute_async(conn, query, self._target, self._deadline)
         finally:
             await pool.putconn(conn)
 
@@ -476,14 +497,17 @@ class _AsyncPoolRunner(AsyncRunnerBase):
 
 
 class _AsyncConnectionRunner(AsyncRunnerBase):
-    __slots__ = ("_conn", "_target")
+    __slots__ = ("_conn", "_deadline", "_target")
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], target: str):
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], target: str, deadline: float | None = None
+    ):
         self._conn = conn
         self._target = target
+        self._deadline = deadline
 
     async def run(self, query: Query[T]) -> T:
-        return await execute_async(self._conn, query, self._target)
+        return await execute_async(self._conn, query, self._target, self._deadline)
 
     async def wait(
         self, channel: str, payload: str, ready: Query[float | None], within: float
@@ -494,9 +518,11 @@ class _AsyncConnectionRunner(AsyncRunnerBase):
 class AsyncTransaction(Domains[AsyncRunner]):
     """The async domain namespaces bound to one connection inside one transaction."""
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], target: str) -> None:
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], target: str, deadline: float | None = None
+    ) -> None:
         self.connection = conn
-        self._bind(_AsyncConnectionRunner(conn, target))
+        self._bind(_AsyncConnectionRunner(conn, target, deadline))
 
 
 class AsyncForgeDB(Domains[AsyncRunner]):
@@ -515,9 +541,15 @@ class AsyncForgeDB(Domains[AsyncRunner]):
         self._monitor = monitor
         self._replicas = monitor.replicas if monitor is not None else None
         if self._replicas is None:
-            self._bind(_AsyncPoolRunner(pool, target, settings.pool_timeout))
+            self._bind(
+                _AsyncPoolRunner(pool, target, settings.pool_timeout, settings.call_deadline)
+            )
         else:
-            self._bind(AsyncRoutedRunner(pool, target, settings.pool_timeout, self._replicas))
+            self._bind(
+                AsyncRoutedRunner(
+                    pool, target, settings.pool_timeout, self._replicas, settings.call_deadline
+                )
+            )
 
     @classmethod
     async def connect(cls, url: str | None = None, **options: Any) -> AsyncForgeDB:
@@ -578,7 +610,7 @@ class AsyncForgeDB(Domains[AsyncRunner]):
             ):
                 if setup is not None:
                     await conn.execute(setup)
-                yield AsyncTransaction(conn, self.target)
+                yield AsyncTransaction(conn, self.target, self.settings.call_deadline)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self.target) from exc
 

@@ -47,6 +47,7 @@ from psycopg import pq
 from psycopg import sql as pgsql
 from pydantic import BaseModel, TypeAdapter
 
+from .deadline import arm, disarm, exceeded
 from .errors import InvalidInput, NotFound, schema_function_named, translate
 from .inputs import Refused, compile_check
 
@@ -389,8 +390,16 @@ async def _copy_then_run_async(
         return Result(rows, columns or (), cursor.rowcount)
 
 
-def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "") -> T:
-    """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
+def execute_sync(
+    conn: psycopg.Connection[Any], query: Query[T], target: str = "", deadline: float | None = None
+) -> T:
+    """Run ``query`` on ``conn`` and shape its result, translating driver errors.
+
+    ``deadline``: seconds after which the client cancels the statement, and then closes the
+    connection, and raises ``Unavailable`` (:mod:`forge_db.deadline`).
+    """
+    if deadline is not None:
+        arm(conn, deadline)
     try:
         if query.copy is not None:
             result = _copy_then_run_sync(conn, query, query.copy)
@@ -400,13 +409,35 @@ def execute_sync(conn: psycopg.Connection[Any], query: Query[T], target: str = "
             rows = cursor.fetchall() if columns is not None else []
             result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
+        fired = disarm(conn) if deadline is not None else None
+        if fired is not None:
+            conn.close()
+            raise exceeded(fired, target) from exc
         exists = _function_exists_sync(conn, exc)
         raise translate(exc, target=target, function_exists=exists) from exc
+    except BaseException:
+        if deadline is not None and disarm(conn) is not None:
+            conn.close()
+        raise
+    if deadline is not None and disarm(conn) is not None:
+        # It answered in the grace period; the late cancel request could still hit the
+        # connection's next statement.
+        conn.close()
     return query.shape.convert(result)
 
 
-async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], target: str = "") -> T:
-    """Run ``query`` on ``conn`` and shape its result, translating driver errors."""
+async def execute_async(
+    conn: psycopg.AsyncConnection[Any],
+    query: Query[T],
+    target: str = "",
+    deadline: float | None = None,
+) -> T:
+    """Run ``query`` on ``conn`` and shape its result, translating driver errors.
+
+    ``deadline``: as for :func:`execute_sync`.
+    """
+    if deadline is not None:
+        arm(conn, deadline)
     try:
         if query.copy is not None:
             result = await _copy_then_run_async(conn, query, query.copy)
@@ -416,8 +447,20 @@ async def execute_async(conn: psycopg.AsyncConnection[Any], query: Query[T], tar
             rows = await cursor.fetchall() if columns is not None else []
             result = Result(rows, columns or (), cursor.rowcount)
     except psycopg.Error as exc:
+        fired = disarm(conn) if deadline is not None else None
+        if fired is not None:
+            await conn.close()
+            raise exceeded(fired, target) from exc
         exists = await _function_exists_async(conn, exc)
         raise translate(exc, target=target, function_exists=exists) from exc
+    except BaseException:
+        # Cancelled (a task timeout): the watchdog must not act on a connection it no
+        # longer guards.
+        if deadline is not None and disarm(conn) is not None:
+            await conn.close()
+        raise
+    if deadline is not None and disarm(conn) is not None:
+        await conn.close()
     return query.shape.convert(result)
 
 

@@ -222,7 +222,9 @@ class Replicas:
 
 
 def _retry_on_primary(exc: ForgeDBError, conn: Any) -> bool:
-    return bool(conn.broken or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))
+    # Closed: lost, or closed after its deadline fired (forge_db.deadline); either way the
+    # replica did not answer and the read may run again on the primary.
+    return bool(conn.closed or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))
 
 
 # --- sync ------------------------------------------------------------------------------------
@@ -310,7 +312,7 @@ class Monitor:
 class RoutedRunner:
     """Runs writes on the primary (keeping their position) and reads on a fresh replica."""
 
-    __slots__ = ("_pool", "_replicas", "_target", "_timeout")
+    __slots__ = ("_deadline", "_pool", "_replicas", "_target", "_timeout")
 
     def __init__(
         self,
@@ -318,17 +320,19 @@ class RoutedRunner:
         target: str,
         timeout: float,
         replicas: Replicas,
+        deadline: float | None = None,
     ) -> None:
         self._pool = pool
         self._target = target
         self._timeout = timeout
         self._replicas = replicas
+        self._deadline = deadline
 
     def run(self, query: Query[T]) -> T:
         """A write: on the primary, then this context remembers the primary's WAL end."""
         try:
             with pooled(self._pool, self._timeout) as conn:
-                result = execute_sync(conn, query, self._target)
+                result = execute_sync(conn, query, self._target, self._deadline)
                 row = conn.execute(WRITTEN).fetchone()
                 self._replicas.wrote(row[0] if row else None)
                 return result
@@ -350,17 +354,17 @@ class RoutedRunner:
                         self._replicas.lost(replica)
                     else:
                         try:
-                            return execute_sync(conn, query, replica.target)
+                            return execute_sync(conn, query, replica.target, self._deadline)
                         except ForgeDBError as exc:
                             if not _retry_on_primary(exc, conn):
                                 raise
-                            if conn.broken:
+                            if conn.closed:
                                 self._replicas.lost(replica)
                 finally:
                     pool.putconn(conn)
         try:
             with pooled(self._pool, self._timeout) as conn:
-                return execute_sync(conn, query, self._target)
+                return execute_sync(conn, query, self._target, self._deadline)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self._target) from exc
 
@@ -462,7 +466,7 @@ class AsyncMonitor:
 class AsyncRoutedRunner(AsyncRunnerBase):
     """The async twin of :class:`RoutedRunner`."""
 
-    __slots__ = ("_pool", "_replicas", "_target", "_timeout")
+    __slots__ = ("_deadline", "_pool", "_replicas", "_target", "_timeout")
 
     def __init__(
         self,
@@ -470,17 +474,19 @@ class AsyncRoutedRunner(AsyncRunnerBase):
         target: str,
         timeout: float,
         replicas: Replicas,
+        deadline: float | None = None,
     ) -> None:
         self._pool = pool
         self._target = target
         self._timeout = timeout
         self._replicas = replicas
+        self._deadline = deadline
 
     async def run(self, query: Query[T]) -> T:
         """A write: on the primary, then this context remembers the primary's WAL end."""
         try:
             async with pooled_async(self._pool, self._timeout) as conn:
-                result = await execute_async(conn, query, self._target)
+                result = await execute_async(conn, query, self._target, self._deadline)
                 row = await (await conn.execute(WRITTEN)).fetchone()
                 self._replicas.wrote(row[0] if row else None)
                 return result
@@ -502,17 +508,17 @@ class AsyncRoutedRunner(AsyncRunnerBase):
                         self._replicas.lost(replica)
                     else:
                         try:
-                            return await execute_async(conn, query, replica.target)
+                            return await execute_async(conn, query, replica.target, self._deadline)
                         except ForgeDBError as exc:
                             if not _retry_on_primary(exc, conn):
                                 raise
-                            if conn.broken:
+                            if conn.closed:
                                 self._replicas.lost(replica)
                 finally:
                     await pool.putconn(conn)
         try:
             async with pooled_async(self._pool, self._timeout) as conn:
-                return await execute_async(conn, query, self._target)
+                return await execute_async(conn, query, self._target, self._deadline)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed, psycopg.Error) as exc:
             raise translate(exc, target=self._target) from exc
 

@@ -430,7 +430,7 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "landing stale approvals still count",
-        "db/migrations/0008_landing_queue.sql",
+        "db/migrations/0013_landing_shared_readiness.sql",
         "AND latest.commit_id IS NOT DISTINCT FROM l.commit_id)::integer AS approvals",
         ")::integer AS approvals",
         "tests/landing/test_reviews.py",
@@ -469,6 +469,34 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         'WITH guard AS ({guard("write")}),\n        changed AS',
         "WITH guard AS (SELECT CASE WHEN has_repository_role(%(repository_id)s, %(actor_id)s, 'write') THEN %(repository_id)s ELSE raise_error('FDP01', 'no') END AS id),\n        changed AS",
         "tests/contracts/test_privacy.py tests/landing/test_queues.py",
+    ),
+    (
+        "merge readiness ignores the required contexts",
+        "db/migrations/0013_landing_shared_readiness.sql",
+        "                    AND r.required_contexts <@ s.passing))",
+        "                    ))",
+        "tests/landing/test_reviews.py tests/landing/test_pulls.py",
+    ),
+    (
+        "combined status ignores the bookmark's required contexts",
+        "db/migrations/0013_landing_shared_readiness.sql",
+        "     WHERE p.repository_id = p_repository_id AND branch_pattern_matches(p.pattern, p_ref)\n$$;",
+        "     WHERE p.repository_id = p_repository_id AND branch_pattern_matches(p.pattern, p_ref)\n       AND false\n$$;",
+        "tests/repositories/test_statuses.py tests/landing/test_reviews.py",
+    ),
+    (
+        "deadline never closes a frozen connection",
+        "forge_db/deadline.py",
+        "                call.stage = 2\n                _shut(call.conn)",
+        "                call.stage = 2",
+        "tests/test_deadline.py",
+    ),
+    (
+        "deadline fires without cancelling",
+        "forge_db/deadline.py",
+        "threading.Thread(target=_cancel, args=(cancel,), daemon=True).start()",
+        "None",
+        "tests/test_deadline.py",
     ),
 ]
 

@@ -18,6 +18,7 @@ UPPER_BOUNDS = {
     "connect_timeout": HOUR,
     "pool_timeout": HOUR,
     "statement_timeout": DAY,
+    "deadline": DAY,
     "max_idle": WEEK,
     "max_lifetime": WEEK,
     "replica_max_lag": HOUR,
