@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import secrets
+import signal
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from support import make_repository, make_user
 
@@ -303,3 +306,32 @@ def test_write_positions_read_as_postgresql_spells_them() -> None:
     for wrong in ("", "16", "16/", "/1", "1/2/3", "G/0", "123456789/0", 5, None):
         with pytest.raises(InvalidInput):
             parse_lsn(wrong)
+
+
+def test_a_read_on_a_frozen_replica_runs_on_the_primary_after_its_deadline(
+    pair: ReplicaPair,
+) -> None:
+    name = "forge_db_frozen_replica"
+    options = {**QUIET, "min_size": 1, "max_size": 1, "deadline": 1.0, "application_name": name}
+    with ForgeDB.connect(pair.primary_url, replicas=[pair.standby_url], **options) as db:
+        assert where(db).in_recovery() is True
+        with psycopg.connect(pair.standby_url, autocommit=True) as standby:
+            rows = standby.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
+            ).fetchall()
+        pids = [pid for (pid,) in rows]
+        assert pids  # the pool's connection and the health check's
+        try:
+            for pid in pids:
+                os.kill(pid, signal.SIGSTOP)
+        except PermissionError:
+            pytest.skip("the standby's backends belong to another user: they cannot be stopped")
+        try:
+            assert where(db).in_recovery() is False  # answered by the primary, no error
+            (status,) = db.replica_status()
+            assert not status.in_rotation
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
+        assert _in_rotation(db.check_replicas()) == [True]
+        assert where(db).in_recovery() is True
