@@ -24,6 +24,7 @@ import psycopg
 
 from forge_db import AsyncForgeDB, ForgeDB, embedded, migrations
 from forge_db.auth import Auth
+from forge_db.bouncer import PGBOUNCER, running_pgbouncer
 from forge_db.config import with_dbname
 from forge_db.ethereum import SiweMessage, checksum_address, format_siwe_message, recover_signer
 from forge_db.issues import Issues
@@ -414,6 +415,97 @@ class Bench:
                 }
                 self.add(interleaved(workload, runners, self.seconds))
 
+    def pgbouncer(self) -> None:
+        """The 8-client create-issue workload direct and through a transaction-mode PgBouncer."""
+        if PGBOUNCER is None:
+            print("  skipped: pgbouncer is not installed", file=sys.stderr)
+            return
+        author, labels = self.data.user_ids[0], ["bug", "docs"]
+        workload = "create issue, 8 clients over 8 repositories, direct and through PgBouncer"
+        dbname = str(psycopg.conninfo.conninfo_to_dict(self.url)["dbname"])
+        # Behind a transaction pooler forge_db runs without prepared statements or a session
+        # statement_timeout (README, PgBouncer); "direct, unprepared" isolates what the
+        # bouncer's hop costs from what giving up prepared statements costs.
+        unprepared = {"prepared_statements": False, "statement_timeout": None}
+        with running_pgbouncer(self.url, pool_size=8) as bouncer:
+            via = bouncer.url(dbname)
+            dbs = {
+                "forge_db direct": ForgeDB.connect(self.url, min_size=8, max_size=8),
+                "forge_db direct, unprepared": ForgeDB.connect(
+                    self.url, min_size=8, max_size=8, **unprepared
+                ),
+                "forge_db through PgBouncer": ForgeDB.connect(
+                    via, min_size=8, max_size=8, **unprepared
+                ),
+            }
+            try:
+                runners = {
+                    name: self._creates(workload, name, db, author, labels)
+                    for name, db in dbs.items()
+                }
+                for name, url, prepare in (
+                    ("raw psycopg direct", self.url, 2),
+                    ("raw psycopg through PgBouncer", via, None),
+                ):
+                    runners[name] = self._raw_creates(workload, name, url, prepare, author, labels)
+                rows = interleaved(workload, runners, self.seconds * 2)
+            finally:
+                for db in dbs.values():
+                    db.close()
+        by_name = {row.implementation: row for row in rows}
+        for row in rows:
+            for baseline in ("forge_db direct", "raw psycopg direct"):
+                if row.implementation != baseline and baseline in by_name:
+                    row.ratios[f"/ {baseline}"] = row.median / by_name[baseline].median
+        self.add(rows)
+
+    def _creates(
+        self, workload: str, name: str, db: ForgeDB, author: int, labels: list[str]
+    ) -> Callable[[float], Row | None]:
+        repos = self.data.small_repos
+
+        def create(c: int, i: int) -> Any:
+            return db.issues.create(
+                repos[c % 8], actor_id=author, title="benchmark issue", labels=labels
+            )
+
+        return lambda t: throughput(workload, name, 8, t, create)
+
+    def _raw_creates(
+        self,
+        workload: str,
+        name: str,
+        url: str,
+        prepare: int | None,
+        author: int,
+        labels: list[str],
+    ) -> Callable[[float], Row | None]:
+        repos = self.data.small_repos
+        local = threading.local()
+        opened: list[psycopg.Connection[Any]] = []
+
+        def create(c: int, i: int) -> Any:
+            if not hasattr(local, "conn"):
+                local.conn = psycopg.connect(url, autocommit=True, prepare_threshold=prepare)
+                opened.append(local.conn)
+            q = Issues.create.query(
+                self.db.issues,
+                repos[c % 8],
+                actor_id=author,
+                title="benchmark issue",
+                labels=labels,
+            )
+            return local.conn.execute(q.sql, q.params).fetchall()
+
+        def run(seconds: float) -> Row | None:
+            try:
+                return throughput(workload, name, 8, seconds, create)
+            finally:
+                while opened:  # each run has threads, and so connections, of its own
+                    opened.pop().close()
+
+        return run
+
     def list_pages(self) -> None:
         for size, repo in self.data.list_repos.items():
             cursor = None
@@ -575,6 +667,7 @@ class Bench:
             "list_pages",
             "search",
             "create_issue",
+            "pgbouncer",
             "sign_in",
         ):
             if only is None or name in only:

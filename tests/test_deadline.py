@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -61,14 +62,41 @@ def test_a_frozen_backend_holds_a_call_past_every_server_side_limit(database_url
         assert [type(e) for e in outcome] == [NotFound]  # it answered once resumed
 
 
+def _call_while_frozen(pid: int, call: Callable[[], object]) -> BaseException | None:
+    """What ``call`` raised while backend ``pid`` was stopped; it fails rather than hangs.
+
+    The backend resumes after at most LIMIT seconds whatever the call does, so a broken
+    deadline shows as a call that returned only once its server came back.
+    """
+    outcome: list[BaseException | None] = []
+
+    def target() -> None:
+        try:
+            call()
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    caller = threading.Thread(target=target)
+    with frozen(pid):
+        caller.start()
+        caller.join(LIMIT)
+        ended_while_frozen = not caller.is_alive()
+    caller.join(LIMIT)
+    assert ended_while_frozen, "the call waited for the frozen backend to resume"
+    return outcome[0]
+
+
+LIMIT = 30.0
+
+
 def test_a_call_on_a_frozen_backend_raises_unavailable_at_its_deadline(database_url: str) -> None:
     with ForgeDB.connect(database_url, deadline=1.5, **FROZEN) as db:
         pid = _backend_pid(db)
-        with frozen(pid), pytest.raises(Unavailable) as caught:
-            db.users.get(1)
-        message = str(caught.value)
-        assert "1.5 s deadline" in message
-        assert "did not answer the cancel request, so the connection was closed" in message
+        error = _call_while_frozen(pid, lambda: db.users.get(1))
+        assert isinstance(error, Unavailable), error
+        assert "1.5 s deadline" in str(error)
+        assert "did not answer the cancel request, so the connection was closed" in str(error)
         # The pool dropped the frozen connection: the next call gets a new backend.
         with pytest.raises(NotFound):
             db.users.get(1)
@@ -84,7 +112,8 @@ async def test_an_async_call_on_a_frozen_backend_raises_unavailable_at_its_deadl
         async with adb.connection() as conn:
             pid = conn.info.backend_pid
         with frozen(pid), pytest.raises(Unavailable, match=r"1\.5 s deadline.*was closed"):
-            await adb.users.get(1)
+            # Bounded, so that a broken deadline fails the test instead of hanging it.
+            await asyncio.wait_for(adb.users.get(1), LIMIT)
         with pytest.raises(NotFound):
             await adb.users.get(1)
         async with adb.connection() as conn:
