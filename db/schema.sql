@@ -4762,8 +4762,13 @@ CREATE UNLOGGED TABLE event_waiters (
     subscription_id  bigint NOT NULL,
     backend_pid      integer NOT NULL,
     expires_at       timestamptz NOT NULL,
+    created_at       timestamptz NOT NULL DEFAULT now(),
+    updated_at       timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (subscription_id, backend_pid)
 );
+
+CREATE TRIGGER event_waiters_set_updated_at BEFORE UPDATE ON event_waiters
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
 COMMENT ON TABLE event_waiters IS
     'Consumers blocked in events.wait (LISTEN forge_db_events), one row per subscription and backend, registered under the exclusive advisory lock (1701147252, subscription id) that orders them against publishers (events_fan_out). A publish that finds a live row notifies the subscription and deletes the rows it could lock. Unlogged, without a foreign key (a key lock on the subscription would be logged): a row of a deleted subscription or of a waiter that died only lets a publish notify until expires_at.';
