@@ -6,10 +6,21 @@ One process, one server (a fresh embedded PostgreSQL unless ``--url``):
   second, through ``db.coordination.events``; the pgmq pattern's SQL written raw on a plain
   queue table (send = INSERT, read with a visibility timeout = UPDATE ... SKIP LOCKED
   RETURNING, delete); and pgbench running forge_db's own publish, take and ack statements;
+  forge_db's bus again with 0011's fan-out (NOTIFY on every publish) and, as a diagnostic,
+  with no NOTIFY; the median and p99 of each statement under that load;
+- publishing alone from 8 threads with no consumer waiting: the fan-out of 0015 (notifies only
+  while a consumer waits), 0011's, none, and the pgmq pattern's send;
 - wake-up latency: from a publish's commit to the return of a consumer's ``events.wait``;
 - single-row latency of ``limits.hit`` and ``users.find_by_ssh_fingerprint`` against the same
   statement on a raw psycopg connection;
 - lease acquire + release from 32 threads, each presenting its token to release.
+
+The pgmq pattern is the baseline of what a queue needs at the least: one table, one row per
+message, no fan-out (one consumer group), no event log kept after the delete, no fencing
+token (a late consumer's delete removes a message another consumer took over), no attempt
+count beyond read_ct, no dead state, no priority, no wake-up: its idle consumers poll every
+millisecond. The results file also holds the step timings of the single-row calls, their
+plans (EXPLAIN ANALYZE, BUFFERS) and the load average.
 """
 
 from __future__ import annotations
@@ -31,8 +42,9 @@ import psycopg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from forge_db import ForgeDB, embedded
+from forge_db import ForgeDB, embedded, pooling
 from forge_db.config import with_dbname
+from forge_db.query import Result, _columns
 
 from .run import RESULTS, Row, latency, machine, pgbench, sync_batch, throughput
 
@@ -62,6 +74,43 @@ FROM cte WHERE m.msg_id = cte.msg_id
 RETURNING m.msg_id, m.read_ct, m.enqueued_at, m.vt, m.message
 """
 _DELETE = "DELETE FROM bench_queue WHERE msg_id = %s"
+
+
+class Timings:
+    """Per-statement latencies (ns) of one implementation of the bus, across its rounds."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[int]] = {"publish": [], "take": [], "ack": []}
+
+    def timed(self, step: str, call: Any) -> Any:
+        """``call`` with each call's duration added to ``step``'s samples."""
+        out = self.samples[step]
+
+        def run(*args: Any) -> Any:
+            start = time.perf_counter_ns()
+            try:
+                return call(*args)
+            finally:
+                out.append(time.perf_counter_ns() - start)
+
+        return run
+
+    def rows(self, implementation: str) -> list[Row]:
+        """Median and p99 of each statement, in ms."""
+        rows = []
+        for step, values in self.samples.items():
+            values = sorted(values)
+            if values:
+                rows.append(
+                    Row(
+                        f"event bus statement under 8+8 threads: {step}",
+                        implementation,
+                        "ms",
+                        median(values) / 1e6,
+                        values[int(len(values) * 0.99) - 1] / 1e6,
+                    )
+                )
+        return rows
 
 
 def _pump(total: int, publish: Any, take: Any, ack: Any, idle: Any) -> float:
@@ -101,11 +150,108 @@ def _pump(total: int, publish: Any, take: Any, ack: Any, idle: Any) -> float:
     return per_producer * PRODUCERS / (time.perf_counter() - started)
 
 
+_NOTIFY = "PERFORM pg_notify('forge_db_events', v_subscription::text);"
+_ROLLBACK = Path(__file__).parent.parent / "db/migrations/0015_coordination_waiters.rollback.sql"
+
+
+def _fan_out(conn: psycopg.Connection[Any], variant: str) -> None:
+    """Install a fan-out trigger function: the schema's ("0015"), 0011's, or "silent".
+
+    0011's notified on every publish; "silent" is the schema's without any ``pg_notify``, a
+    diagnostic of what the wake-up costs, not a configuration forge_db offers.
+    """
+    if not hasattr(_fan_out, "sources"):
+        row = conn.execute("SELECT pg_get_functiondef('events_fan_out'::regproc)").fetchone()
+        assert row is not None
+        assert _NOTIFY in row[0], "the fan-out no longer notifies as this benchmark expects"
+        text = _ROLLBACK.read_text()
+        start = text.index("CREATE OR REPLACE FUNCTION events_fan_out()")
+        old = text[start : text.index("$$;", start) + 3]
+        _fan_out.sources = {  # type: ignore[attr-defined]
+            "0015": row[0],
+            "0011": old,
+            "silent": row[0].replace(_NOTIFY, "NULL;"),
+        }
+    conn.execute(_fan_out.sources[variant])  # type: ignore[attr-defined]
+
+
+def publish_only(url: str, total: int, rounds: int) -> list[Row]:
+    """8 producers publishing with no consumer waiting: 0015's fan-out, 0011's, raw INSERT."""
+    workload = f"publish only, {PRODUCERS} threads, no consumer waiting"
+    rates: dict[str, list[float]] = {"0015": [], "0011": [], "silent": [], "raw": []}
+    per = total // PRODUCERS
+
+    def rate(publish: Any) -> float:
+        barrier = threading.Barrier(PRODUCERS + 1)
+
+        def producer(index: int) -> None:
+            barrier.wait()
+            for n in range(per):
+                publish(index, n)
+
+        threads = [threading.Thread(target=producer, args=(i,)) for i in range(PRODUCERS)]
+        for t in threads:
+            t.start()
+        barrier.wait()
+        started = time.perf_counter()
+        for t in threads:
+            t.join()
+        return per * PRODUCERS / (time.perf_counter() - started)
+
+    local = threading.local()
+
+    def conn() -> psycopg.Connection[Any]:
+        if not hasattr(local, "conn"):
+            local.conn = psycopg.connect(url, autocommit=True)
+        own: psycopg.Connection[Any] = local.conn
+        return own
+
+    with (
+        ForgeDB.connect(url, min_size=PRODUCERS, max_size=PRODUCERS + 2) as db,
+        psycopg.connect(url, autocommit=True) as admin,
+    ):
+        events = db.coordination.events
+        events.subscribe("bench.quiet", "quiet.*")
+        try:
+            for _ in range(rounds):
+                for variant in ("0015", "0011", "silent"):
+                    _fan_out(admin, variant)
+                    rates[variant].append(
+                        rate(lambda i, n: events.publish("quiet.event", {"n": n}))
+                    )
+                rates["raw"].append(
+                    rate(lambda i, n: conn().execute(_SEND, (json.dumps({"n": n}),)))
+                )
+        finally:
+            _fan_out(admin, "0015")
+            events.unsubscribe("bench.quiet")
+    names = {
+        "0015": "forge_db (events.publish)",
+        "0011": "forge_db with 0011's fan-out (NOTIFY on every publish)",
+        "silent": "diagnostic: forge_db with the fan-out's pg_notify removed",
+        "raw": "pgmq pattern, raw psycopg (send)",
+    }
+    rows = [Row(workload, names[k], "events/s", median(v)) for k, v in rates.items()]
+    for row in rows[:3]:
+        row.ratios["/ pgmq pattern"] = row.median / rows[3].median
+    rows[0].ratios["/ 0011's fan-out"] = rows[0].median / rows[1].median
+    return rows
+
+
 def event_bus(url: str, total: int, rounds: int) -> list[Row]:
-    """forge_db's bus, the raw pgmq pattern and pgbench on forge_db's SQL, interleaved."""
+    """forge_db's bus, the raw pgmq pattern and pgbench on forge_db's SQL, interleaved.
+
+    forge_db's bus also runs with 0011's fan-out (NOTIFY on every publish) and, as a
+    diagnostic and not a configuration forge_db offers, with no ``pg_notify`` at all, to show
+    what the wake-up costs the publishers (a notifying transaction holds a cluster-wide lock
+    through its commit, so notifying publishers commit one at a time).
+    """
     workload = f"event publish + take + ack, {PRODUCERS}+{CONSUMERS} threads"
     forge: list[float] = []
+    quiet: list[float] = []
+    old: list[float] = []
     raw: list[float] = []
+    timings = {"forge": Timings(), "quiet": Timings(), "old": Timings(), "raw": Timings()}
     with ForgeDB.connect(url, min_size=4, max_size=PRODUCERS + CONSUMERS + 2) as db:
         events = db.coordination.events
         events.subscribe("bench", "bench.*")
@@ -119,25 +265,40 @@ def event_bus(url: str, total: int, rounds: int) -> list[Row]:
             own: psycopg.Connection[Any] = local.conn
             return own
 
-        for _ in range(rounds):
-            forge.append(
-                _pump(
-                    total,
-                    lambda i, n: events.publish("bench.event", {"n": n}, source=f"p{i}"),
-                    lambda i: events.consume("bench", BATCH, worker=f"c{i}"),
-                    lambda i, d: events.ack("bench", d.event_id, token=d.fencing_token),
-                    lambda i: events.wait("bench", timeout=0.05),
-                )
+        def forge_pump(t: Timings) -> float:
+            return _pump(
+                total,
+                t.timed(
+                    "publish", lambda i, n: events.publish("bench.event", {"n": n}, source=f"p{i}")
+                ),
+                t.timed("take", lambda i: events.consume("bench", BATCH, worker=f"c{i}")),
+                t.timed("ack", lambda i, d: events.ack("bench", d.event_id, token=d.fencing_token)),
+                lambda i: events.wait("bench", timeout=0.05),
             )
-            raw.append(
-                _pump(
-                    total,
-                    lambda i, n: conn().execute(_SEND, (json.dumps({"n": n}),)),
-                    lambda i: conn().execute(_READ, (BATCH,)).fetchall(),
-                    lambda i, row: conn().execute(_DELETE, (row[0],)),
-                    lambda i: time.sleep(0.001),
+
+        with psycopg.connect(url, autocommit=True) as admin:
+            for _ in range(rounds):
+                forge.append(forge_pump(timings["forge"]))
+                t = timings["raw"]
+                raw.append(
+                    _pump(
+                        total,
+                        t.timed(
+                            "publish",
+                            lambda i, n: conn().execute(_SEND, (json.dumps({"n": n}),)),
+                        ),
+                        t.timed("take", lambda i: conn().execute(_READ, (BATCH,)).fetchall()),
+                        t.timed("ack", lambda i, row: conn().execute(_DELETE, (row[0],))),
+                        lambda i: time.sleep(0.001),
+                    )
                 )
-            )
+                try:
+                    _fan_out(admin, "0011")
+                    old.append(forge_pump(timings["old"]))
+                    _fan_out(admin, "silent")
+                    quiet.append(forge_pump(timings["quiet"]))
+                finally:
+                    _fan_out(admin, "0015")
         consume = events.consume.query("bench", 1, worker="pgbench")
         with psycopg.connect(url) as c:
             consume_sql = psycopg.ClientCursor(c).mogrify(consume.sql, consume.params)
@@ -158,6 +319,12 @@ def event_bus(url: str, total: int, rounds: int) -> list[Row]:
         Row(workload, "forge_db (events.publish/consume/ack)", "events/s", median(forge)),
         Row(workload, "pgmq pattern, raw psycopg (send/read vt/delete)", "events/s", median(raw)),
     ]
+    diagnostic = Row(
+        workload,
+        "diagnostic: forge_db with the fan-out's pg_notify removed",
+        "events/s",
+        median(quiet),
+    )
     bench_row = pgbench(workload, url, script, PRODUCERS + CONSUMERS, 10)
     if bench_row is not None:
         rows.append(
@@ -172,6 +339,18 @@ def event_bus(url: str, total: int, rounds: int) -> list[Row]:
         rows[0].ratios[f"/ {row.implementation.split(':')[0].split(',')[0]}"] = (
             rows[0].median / row.median
         )
+    earlier = Row(
+        workload, "forge_db with 0011's fan-out (NOTIFY on every publish)", "events/s", median(old)
+    )
+    diagnostic.ratios["/ pgmq pattern"] = diagnostic.median / rows[1].median
+    earlier.ratios["/ pgmq pattern"] = earlier.median / rows[1].median
+    rows[0].ratios["/ without pg_notify"] = rows[0].median / diagnostic.median
+    rows[0].ratios["/ 0011's fan-out"] = rows[0].median / earlier.median
+    rows += [earlier, diagnostic]
+    rows += timings["forge"].rows("forge_db")
+    rows += timings["old"].rows("forge_db with 0011's fan-out")
+    rows += timings["quiet"].rows("diagnostic: forge_db without pg_notify")
+    rows += timings["raw"].rows("pgmq pattern, raw psycopg")
     return rows
 
 
@@ -208,6 +387,55 @@ def wake_latency(url: str, samples: int) -> Row:
     )
 
 
+def _steps(db: ForgeDB, bound: Any, args: Any, iterations: int) -> dict[str, float]:
+    """Median µs of each step of one call, the steps run in sequence as ``Bound`` runs them.
+
+    The steps are those of the sync pool runner (``forge_db.query`` / ``forge_db.database``):
+    argument checks and the statement, pool checkout (with the dead-connection check),
+    execute and fetch, the rows turned into the model, and the connection's return.
+    """
+    names = (
+        "arguments and statement",
+        "pool checkout",
+        "execute and fetch",
+        "rows to model",
+        "pool return",
+    )
+    samples: dict[str, list[int]] = {name: [] for name in names}
+    clock = time.perf_counter_ns
+    for i in range(iterations):
+        t0 = clock()
+        q = bound.query(*args(i))
+        t1 = clock()
+        conn = pooling.getconn(db.pool, 5.0)
+        t2 = clock()
+        cursor = conn.execute(q.sql, q.params)
+        columns = _columns(cursor) or ()
+        result = Result(cursor.fetchall(), columns, cursor.rowcount)
+        t3 = clock()
+        q.shape.convert(result)
+        t4 = clock()
+        db.pool.putconn(conn)
+        t5 = clock()
+        if i >= iterations // 10:  # the first tenth warms up
+            for name, start, end in zip(
+                names, (t0, t1, t2, t3, t4), (t1, t2, t3, t4, t5), strict=True
+            ):
+                samples[name].append(end - start)
+    return {name: median(values) / 1000 for name, values in samples.items()}
+
+
+def _explain(raw: psycopg.Connection[Any], q: Any) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) of a query, run after a few warm executions."""
+    for _ in range(3):
+        raw.execute(q.sql, q.params)
+    return [row[0] for row in raw.execute(f"EXPLAIN (ANALYZE, BUFFERS) {q.sql}", q.params)]
+
+
+PROFILE: dict[str, Any] = {}
+"""Step timings and plans that explain the figures, saved beside them."""
+
+
 def single_row(url: str, iterations: int) -> list[Row]:
     """limits.hit and find_by_ssh_fingerprint against their own SQL on raw psycopg."""
     rows: list[Row] = []
@@ -225,15 +453,21 @@ def single_row(url: str, iterations: int) -> list[Row]:
         key = db.users.add_ssh_key(user.id, line)
         cases = {
             "limits.hit (allowed, one key)": (
-                lambda i: db.coordination.limits.hit(f"k{i % 100}", 1_000_000_000, 60),
-                lambda i: db.coordination.limits.hit.query(f"k{i % 100}", 1_000_000_000, 60),
+                db.coordination.limits.hit,
+                lambda i: (f"k{i % 100}", 1_000_000_000, 60),
             ),
             "users.find_by_ssh_fingerprint": (
-                lambda i: db.users.find_by_ssh_fingerprint(key.fingerprint),
-                lambda i: db.users.find_by_ssh_fingerprint.query(key.fingerprint),
+                db.users.find_by_ssh_fingerprint,
+                lambda i: (key.fingerprint,),
             ),
         }
-        for workload, (call, query) in cases.items():
+        for workload, (bound, args) in cases.items():
+
+            def call(i: int, bound: Any = bound, args: Any = args) -> Any:
+                return bound(*args(i))
+
+            def query(i: int, bound: Any = bound, args: Any = args) -> Any:
+                return bound.query(*args(i))
 
             def direct(i: int, query: Any = query) -> Any:
                 q = query(i)
@@ -249,6 +483,32 @@ def single_row(url: str, iterations: int) -> list[Row]:
                 by["forge_db"].median / by["raw psycopg"].median
             )
             rows += measured
+            PROFILE[workload] = {
+                "steps (median µs each, in sequence)": _steps(db, bound, args, iterations),
+                "explain analyze": _explain(raw, query(0)),
+                "load average": os.getloadavg(),
+            }
+        # Whether the last-use CTE (written at most once a minute) costs the lookup anything
+        # when it writes nothing: the same statement without it, both on raw psycopg.
+        full = db.users.find_by_ssh_fingerprint.query(key.fingerprint)
+        assert isinstance(full.sql, str)
+        sent: str = full.sql
+        bare = sent[sent.index("SELECT ") : sent.index(" ), touched AS")]
+        params = full.params
+        compared = latency(
+            "users.find_by_ssh_fingerprint statement, raw psycopg",
+            {
+                "with the last-use CTE (as sent)": sync_batch(
+                    lambda i: raw.execute(sent, params, prepare=True).fetchall()
+                ),
+                "the lookup alone, no CTE": sync_batch(
+                    lambda i: raw.execute(bare, params, prepare=True).fetchall()
+                ),
+            },
+            iterations,
+        )
+        compared[0].ratios["/ the lookup alone"] = compared[0].median / compared[1].median
+        rows += compared
     return rows
 
 
@@ -298,17 +558,25 @@ def main(argv: list[str] | None = None) -> int:
             from forge_db import migrations
 
             migrations.migrate(url)
+            load: dict[str, tuple[float, float, float]] = {"start": os.getloadavg()}
             rows = event_bus(url, args.events, args.rounds)
+            load["after event bus"] = os.getloadavg()
+            rows += publish_only(url, args.events, args.rounds)
+            load["after publish only"] = os.getloadavg()
             rows.append(wake_latency(url, 100))
             rows += single_row(url, args.iterations)
+            load["after single-row"] = os.getloadavg()
             rows += leases(url, 5)
+            load["end"] = os.getloadavg()
             report = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
                 "mode": f"coordination: {args.events} events x {args.rounds} rounds, "
                 f"{args.iterations} single-row calls",
                 "machine": machine(url),
+                "load_average (1, 5, 15 min)": load,
                 "seconds": round(time.monotonic() - started, 1),
                 "rows": [asdict(row) for row in rows],
+                "profile": PROFILE,
             }
         finally:
             with psycopg.connect(server_url, autocommit=True) as admin:

@@ -190,21 +190,34 @@ def wait_sync(
     ready: Query[float | None],
     within: float,
     target: str,
+    enter: Query[Any] | None = None,
+    leave: Query[Any] | None = None,
 ) -> bool:
     """Listen on ``channel`` and wait up to ``within`` s for ``payload``, or until ``ready``
-    (seconds until something is available; ``None`` for never) says the wait is over."""
+    (seconds until something is available; ``None`` for never) says the wait is over.
+
+    ``enter`` runs once listening, before ``ready`` is first asked (a waiter's registration,
+    for senders that notify only while someone waits); ``leave`` runs when the wait ends.
+    """
     try:
         conn.execute(_listen(channel))
         try:
-            now, budget = _wait_budget(execute_sync(conn, ready, target), within)
-            if now:
-                return True
-            # Notifications that arrived while ``ready`` ran are kept by psycopg and come first.
-            for notify in conn.notifies(timeout=budget):
-                if notify.channel == channel and notify.payload == payload:
+            if enter is not None:
+                execute_sync(conn, enter, target)
+            try:
+                now, budget = _wait_budget(execute_sync(conn, ready, target), within)
+                if now:
                     return True
-            due = execute_sync(conn, ready, target)
-            return due is not None and due <= 0
+                # Notifications that arrived while ``ready`` ran are kept by psycopg and come
+                # first.
+                for notify in conn.notifies(timeout=budget):
+                    if notify.channel == channel and notify.payload == payload:
+                        return True
+                due = execute_sync(conn, ready, target)
+                return due is not None and due <= 0
+            finally:
+                if leave is not None:
+                    execute_sync(conn, leave, target)
         finally:
             conn.execute("UNLISTEN *")
     except psycopg.Error as exc:
@@ -218,19 +231,27 @@ async def wait_async(
     ready: Query[float | None],
     within: float,
     target: str,
+    enter: Query[Any] | None = None,
+    leave: Query[Any] | None = None,
 ) -> bool:
     """The async twin of :func:`wait_sync`."""
     try:
         await conn.execute(_listen(channel))
         try:
-            now, budget = _wait_budget(await execute_async(conn, ready, target), within)
-            if now:
-                return True
-            async for notify in conn.notifies(timeout=budget):
-                if notify.channel == channel and notify.payload == payload:
+            if enter is not None:
+                await execute_async(conn, enter, target)
+            try:
+                now, budget = _wait_budget(await execute_async(conn, ready, target), within)
+                if now:
                     return True
-            due = await execute_async(conn, ready, target)
-            return due is not None and due <= 0
+                async for notify in conn.notifies(timeout=budget):
+                    if notify.channel == channel and notify.payload == payload:
+                        return True
+                due = await execute_async(conn, ready, target)
+                return due is not None and due <= 0
+            finally:
+                if leave is not None:
+                    await execute_async(conn, leave, target)
         finally:
             await conn.execute("UNLISTEN *")
     except psycopg.Error as exc:
@@ -276,11 +297,19 @@ class _PoolRunner:
         finally:
             pool.putconn(conn)
 
-    def wait(self, channel: str, payload: str, ready: Query[float | None], within: float) -> bool:
+    def wait(
+        self,
+        channel: str,
+        payload: str,
+        ready: Query[float | None],
+        within: float,
+        enter: Query[Any] | None = None,
+        leave: Query[Any] | None = None,
+    ) -> bool:
         """Wait on a pooled connection for a notification (see :func:`wait_sync`)."""
         try:
             with pooled(self._pool, self._timeout) as conn:
-                return wait_sync(conn, channel, payload, ready, within, self._target)
+                return wait_sync(conn, channel, payload, ready, within, self._target, enter, leave)
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
 
@@ -296,7 +325,15 @@ class _ConnectionRunner:
     def run(self, query: Query[T]) -> T:
         return execute_sync(self._conn, query, self._target, self._deadline)
 
-    def wait(self, channel: str, payload: str, ready: Query[float | None], within: float) -> bool:
+    def wait(
+        self,
+        channel: str,
+        payload: str,
+        ready: Query[float | None],
+        within: float,
+        enter: Query[Any] | None = None,
+        leave: Query[Any] | None = None,
+    ) -> bool:
         raise _in_transaction()
 
 
@@ -486,12 +523,20 @@ class _AsyncPoolRunner(AsyncRunnerBase):
             await pool.putconn(conn)
 
     async def wait(
-        self, channel: str, payload: str, ready: Query[float | None], within: float
+        self,
+        channel: str,
+        payload: str,
+        ready: Query[float | None],
+        within: float,
+        enter: Query[Any] | None = None,
+        leave: Query[Any] | None = None,
     ) -> bool:
         """Wait on a pooled connection for a notification (see :func:`wait_async`)."""
         try:
             async with pooled_async(self._pool, self._timeout) as conn:
-                return await wait_async(conn, channel, payload, ready, within, self._target)
+                return await wait_async(
+                    conn, channel, payload, ready, within, self._target, enter, leave
+                )
         except (psycopg_pool.PoolTimeout, psycopg_pool.PoolClosed) as exc:
             raise translate(exc, target=self._target) from exc
 
@@ -510,7 +555,13 @@ class _AsyncConnectionRunner(AsyncRunnerBase):
         return await execute_async(self._conn, query, self._target, self._deadline)
 
     async def wait(
-        self, channel: str, payload: str, ready: Query[float | None], within: float
+        self,
+        channel: str,
+        payload: str,
+        ready: Query[float | None],
+        within: float,
+        enter: Query[Any] | None = None,
+        leave: Query[Any] | None = None,
     ) -> bool:
         raise _in_transaction()
 

@@ -245,10 +245,25 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "fan-out ignores the source filter",
-        "db/migrations/0011_coordination_bus.sql",
+        "db/migrations/0015_coordination_waiters.sql",
         "           AND (s.source_filter IS NULL OR s.source_filter = NEW.source)\n",
         "",
         "tests/coordination/test_events.py tests/coordination/test_schema.py",
+    ),
+    (
+        "publish notifies with nobody waiting",
+        "db/migrations/0015_coordination_waiters.sql",
+        "        SELECT DISTINCT subscription_id FROM live\n",
+        "        SELECT DISTINCT s FROM unnest(v_subscriptions) AS s\n",
+        "tests/coordination/test_events.py -k notifies_only",
+    ),
+    (
+        "publish not ordered against a registering waiter",
+        "db/migrations/0015_coordination_waiters.sql",
+        "    PERFORM pg_advisory_xact_lock_shared(1701147252, (s % 2147483648)::integer)\n"
+        "       FROM unnest(v_subscriptions) AS s;\n",
+        "",
+        "tests/coordination/test_events.py -k uncommitted_publish",
     ),
     (
         "timed-out delivery redelivered forever",

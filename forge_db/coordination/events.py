@@ -2,8 +2,11 @@
 
 Publishing is one INSERT: the schema's ``events_fan_out`` trigger queues a delivery for every
 matching subscription (an exact topic, ``prefix.*`` or ``*``, optionally one source or one
-repository) in the same statement, and notifies channel ``forge_db_events`` when the publisher
-commits. Consumers take deliveries the one claim way (``forge_db.claims``): by priority then
+repository) in the same statement, and, when a consumer of that subscription is blocked in
+``wait``, notifies channel ``forge_db_events`` as the publisher commits. Only then: a notifying
+transaction holds a cluster-wide lock through its commit, so publishers that all notified
+would commit one at a time; ``wait`` registers the waiter (table ``event_waiters``) under a lock
+that orders it against publishers, so no publish is missed. Consumers take deliveries the one claim way (``forge_db.claims``): by priority then
 event order, ``FOR UPDATE SKIP LOCKED``, each with a fresh fencing token and a visibility
 timeout after which an unacknowledged delivery is taken again. ``ack`` and ``nack`` present the
 token, so a consumer whose timeout ran out cannot touch its successor's delivery; after the
@@ -33,6 +36,7 @@ from ..query import (
     SyncRunner,
     affected,
     many,
+    nothing,
     one,
     read,
     rowcount,
@@ -53,7 +57,11 @@ register_constraint_messages(
 )
 
 CHANNEL: Final = "forge_db_events"
-"""The notification channel of the bus; each notification's payload is a subscription id."""
+"""The notification channel of the bus; each notification's payload is a subscription id.
+
+Sent only to wake consumers registered by ``wait``: a bare ``LISTEN`` on it hears a publish
+only while some consumer of that subscription waits.
+"""
 
 Topic = Annotated[
     str,
@@ -122,8 +130,56 @@ def _missing(subscription: str) -> str:
 
 class _Waits(Protocol):
     def wait(
-        self, channel: str, payload: str, ready: Query[float | None], within: float
+        self,
+        channel: str,
+        payload: str,
+        ready: Query[float | None],
+        within: float,
+        enter: Query[Any] | None = None,
+        leave: Query[Any] | None = None,
     ) -> Any: ...
+
+
+# The advisory lock class of event_waiters (schema: events_fan_out), with the subscription id.
+_WAITERS_LOCK: Final = "1701147252, (%(subscription_id)s::bigint %% 2147483648)::integer"
+
+
+def _register(subscription_id: int, within: float) -> Query[None]:
+    """Register this session as waiting on the subscription, ordered against publishers.
+
+    The exclusive lock waits for every publish holding the shared one to end (so the first
+    look after this sees their deliveries) and makes later publishes wait for this
+    registration's commit (so they see it and notify). The row outlives a dead waiter by
+    ``within`` and a margin at most.
+    """
+    return Query(
+        f"""
+        WITH locked AS (SELECT pg_advisory_xact_lock({_WAITERS_LOCK})),
+        stale AS (
+            DELETE FROM event_waiters
+            WHERE subscription_id = %(subscription_id)s AND expires_at < clock_timestamp()
+        )
+        INSERT INTO event_waiters (subscription_id, backend_pid, expires_at)
+        SELECT %(subscription_id)s, pg_backend_pid(),
+               clock_timestamp() + make_interval(secs => %(within)s + 5)
+        FROM locked
+        ON CONFLICT (subscription_id, backend_pid) DO UPDATE SET expires_at = EXCLUDED.expires_at
+        """,
+        {"subscription_id": subscription_id, "within": within},
+        nothing,
+    )
+
+
+def _unregister(subscription_id: int) -> Query[None]:
+    """This session no longer waits on the subscription (a publish may have taken the row)."""
+    return Query(
+        """
+        DELETE FROM event_waiters
+        WHERE subscription_id = %(subscription_id)s AND backend_pid = pg_backend_pid()
+        """,
+        {"subscription_id": subscription_id},
+        nothing,
+    )
 
 
 class Events(Namespace[R]):
@@ -445,7 +501,8 @@ class Events(Namespace[R]):
     def wait(self, subscription: str, *, timeout: float = 30.0) -> bool | Awaitable[bool]:
         """Block until the subscription has a delivery to take, or ``timeout`` seconds pass.
 
-        Uses ``LISTEN forge_db_events``: a publish wakes the waiter when it commits, and a
+        Uses ``LISTEN forge_db_events`` and registers the waiter, so that a publish notifies
+        (and wakes it) when it commits, while publishes with nobody waiting do not; a
         delivery whose delay or visibility timeout is about to end is waited for exactly, so
         consumers never poll. ``True`` when something can be taken. Async namespaces return an
         awaitable. Not inside a transaction (notifications arrive between transactions).
@@ -459,8 +516,11 @@ class Events(Namespace[R]):
         waiter = cast(_Waits, self._runner)
         if self._async:
             return _wait_async(self, waiter, sub_id, ready, float(timeout))
-        payload = self._runner.run(sub_id)  # type: ignore[attr-defined]
-        result: bool = waiter.wait(CHANNEL, str(payload), ready, float(timeout))
+        found: int = self._runner.run(sub_id)  # type: ignore[attr-defined]
+        within = float(timeout)
+        result: bool = waiter.wait(
+            CHANNEL, str(found), ready, within, _register(found, within), _unregister(found)
+        )
         return result
 
 
@@ -471,8 +531,10 @@ async def _wait_async(
     ready: Query[float | None],
     within: float,
 ) -> bool:
-    payload = await events._runner.run(sub_id)
-    result: bool = await waiter.wait(CHANNEL, str(payload), ready, within)
+    found: int = await events._runner.run(sub_id)
+    result: bool = await waiter.wait(
+        CHANNEL, str(found), ready, within, _register(found, within), _unregister(found)
+    )
     return result
 
 

@@ -4,6 +4,7 @@ nack with a delay, dead deliveries and replay, purge, and waiting on LISTEN/NOTI
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 from uuid import UUID
 
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 from forge_db import Conflict, ForgeDB, InvalidInput, NotFound
+from forge_db.coordination.events import CHANNEL
 
 Conn = psycopg.Connection[Any]
 
@@ -260,6 +262,79 @@ def test_wait_wakes_when_an_event_is_published(fdb: ForgeDB, database_url: str) 
     thread.join(timeout=60)
     assert not thread.is_alive(), "wait did not wake on the publish"
     assert woke == [True]
+
+
+def _waiting_on_the_bus_lock(conn: Conn) -> int:
+    """Sessions blocked on the advisory lock that orders waiters against publishers."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1701147252 "
+        "AND NOT granted"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_waiter_arriving_during_an_uncommitted_publish_wakes_at_its_commit(
+    fdb: ForgeDB, database_url: str
+) -> None:
+    events = fdb.coordination.events
+    events.subscribe("late", "*")
+    woke: list[bool] = []
+    with (
+        psycopg.connect(database_url) as publisher,
+        psycopg.connect(database_url, autocommit=True) as watcher,
+    ):
+        # Nobody waits yet, so this publish will not notify when it commits.
+        publisher.execute("INSERT INTO events (topic) VALUES ('job.run')")
+        thread = threading.Thread(target=lambda: woke.append(events.wait("late", timeout=30)))
+        thread.start()
+        for _ in range(400):
+            if _waiting_on_the_bus_lock(watcher):
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail("the waiter did not wait for the publish in progress to end")
+        publisher.commit()
+    thread.join(timeout=20)
+    assert not thread.is_alive(), "the waiter missed a publish that committed as it registered"
+    assert woke == [True]
+
+
+def test_a_publish_notifies_only_while_a_consumer_waits(fdb: ForgeDB, database_url: str) -> None:
+    events = fdb.coordination.events
+    subscription = events.subscribe("watched", "*")
+    with (
+        psycopg.connect(database_url, autocommit=True) as listener,
+        psycopg.connect(database_url, autocommit=True) as other,
+    ):
+        listener.execute(f"LISTEN {CHANNEL}")
+        other.execute("INSERT INTO events (topic) VALUES ('job.quiet')")
+        assert list(listener.notifies(timeout=0.5)) == [], "notified with nobody waiting"
+        for d in events.consume("watched", 10):
+            assert d.fencing_token is not None
+            events.ack("watched", d.event_id, token=d.fencing_token)
+
+        woke: list[bool] = []
+        thread = threading.Thread(target=lambda: woke.append(events.wait("watched", timeout=30)))
+        thread.start()
+        for _ in range(400):
+            row = other.execute(
+                "SELECT count(*) FROM event_waiters WHERE subscription_id = %s",
+                (subscription.id,),
+            ).fetchone()
+            if row is not None and row[0]:
+                break
+            time.sleep(0.025)
+        else:
+            pytest.fail("the waiter never registered")
+        other.execute("INSERT INTO events (topic) VALUES ('job.wake')")
+        heard = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+        thread.join(timeout=20)
+        assert woke == [True]
+        assert heard == [str(subscription.id)]
+        # The waiter is gone (the publish took its registration): quiet again.
+        other.execute("INSERT INTO events (topic) VALUES ('job.quiet')")
+        assert list(listener.notifies(timeout=0.5)) == [], "notified after the waiter left"
 
 
 def test_wait_is_refused_inside_a_transaction(db: ForgeDB) -> None:
