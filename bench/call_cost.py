@@ -25,15 +25,24 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from eth_hash.auto import keccak
 
 from forge_db import AsyncForgeDB, ForgeDB, embedded, migrations, pooling
 from forge_db.auth import Auth
 from forge_db.config import with_dbname
+from forge_db.ethereum import (
+    SiweMessage,
+    canonical_address,
+    checksum_address,
+    format_siwe_message,
+    parse_siwe_message,
+    recover_signer,
+)
 from forge_db.issues import Issues
 from forge_db.query import Result, _columns
 
@@ -90,12 +99,107 @@ def _steps(db: ForgeDB, build: Callable[[], Any], n: int) -> dict[str, float]:
     }
 
 
+DOMAIN = "bench.example"
+
+
+def _signed(db: ForgeDB) -> tuple[str, str]:
+    """A fresh SIWE message for a new wallet, on a nonce of its own, and its signature."""
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    account = Account.create()
+    now = datetime.now(UTC).replace(microsecond=0)
+    message = format_siwe_message(
+        SiweMessage(
+            scheme="https",
+            domain=DOMAIN,
+            address=checksum_address(account.address.lower()),
+            uri=f"https://{DOMAIN}/login",
+            chain_id=1,
+            nonce=db.auth.create_siwe_nonce(),
+            issued_at=now,
+            expiration_time=now + timedelta(hours=1),
+        )
+    )
+    signature = Account.sign_message(encode_defunct(text=message), account.key).signature
+    return message, "0x" + bytes(signature).hex()
+
+
+def sign_in_cost(db: ForgeDB, raw: psycopg.Connection[Any], n: int, rounds: int) -> dict[str, Any]:
+    """Sign-in, forge_db against the very statement on raw psycopg, and its steps in CPU µs.
+
+    Raw psycopg runs statements built before the clock starts, so the message's parsing, the
+    signature's check and the session token are all on forge_db's side of the ratio.
+    """
+    per_round = max(1, n // rounds)
+    signed = iter([_signed(db) for _ in range(2 * per_round * rounds + 2)])
+    ours: list[tuple[float, float]] = []
+    theirs: list[tuple[float, float]] = []
+    for _ in range(rounds):
+        ours.append(
+            _per_call(
+                lambda i: db.auth.sign_in_with_ethereum(*next(signed), domain=DOMAIN), per_round
+            )
+        )
+        built = [
+            Auth.sign_in_with_ethereum.query(db.auth, *next(signed), domain=DOMAIN)
+            for _ in range(per_round)
+        ]
+        theirs.append(
+            _per_call(lambda i: raw.execute(built[i].sql, built[i].params).fetchall(), per_round)
+        )
+    message, signature = next(signed)
+    query = Auth.sign_in_with_ethereum.query(db.auth, message, signature, domain=DOMAIN)
+    cursor = raw.execute(query.sql, query.params)
+    result = Result(cursor.fetchall(), _columns(cursor) or (), cursor.rowcount)
+    parsed = parse_siwe_message(message)
+    reps = max(200, n)
+
+    def cpu(step: Callable[[], Any]) -> float:
+        start = time.process_time()
+        for _ in range(reps):
+            step()
+        return (time.process_time() - start) / reps * 1e6
+
+    rows = {
+        "forge_db": {
+            "median_us": statistics.median(w for w, _ in ours),
+            "cpu_us": statistics.median(c for _, c in ours),
+        },
+        "raw psycopg": {
+            "median_us": statistics.median(w for w, _ in theirs),
+            "cpu_us": statistics.median(c for _, c in theirs),
+        },
+    }
+    rows["forge_db"]["vs_raw"] = rows["forge_db"]["median_us"] / rows["raw psycopg"]["median_us"]
+    rows["forge_db"]["cpu_over_raw_us"] = rows["forge_db"]["cpu_us"] - rows["raw psycopg"]["cpu_us"]
+    steps = {
+        "all before the statement (checks, parse, signature, token)": cpu(
+            lambda: Auth.sign_in_with_ethereum.query(db.auth, message, signature, domain=DOMAIN)
+        ),
+        "message parsed (EIP-4361)": cpu(lambda: parse_siwe_message(message)),
+        "signer recovered (EIP-191: keccak and secp256k1)": cpu(
+            lambda: recover_signer(message, signature)
+        ),
+        "address checked (EIP-55, one keccak)": cpu(
+            lambda: canonical_address(checksum_address(parsed.address), "address")
+        ),
+        "one keccak-256 of 32 bytes (eth-hash)": cpu(lambda: keccak(b"\x00" * 32)),
+        "session token and its digest": cpu(
+            lambda: hashlib.sha256(secrets.token_urlsafe(32).encode()).digest()
+        ),
+        "pool checkout and return": cpu(lambda: _checkout(db)),
+        "rows to models": cpu(lambda: query.shape.convert(result)),
+    }
+    return {"calls": rows, "steps (sync, CPU µs)": steps}
+
+
 def _checkout(db: ForgeDB) -> None:
     conn = pooling.getconn(db.pool, 10)
     db.pool.putconn(conn)
 
 
-def run(url: str, iterations: int, rounds: int) -> dict[str, Any]:
+def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[str, Any]:
     """Every workload, every implementation, interleaved; the step costs."""
     db = ForgeDB.connect(url, min_size=1, max_size=4)
     raw = psycopg.connect(url, autocommit=True)
@@ -175,6 +279,8 @@ def run(url: str, iterations: int, rounds: int) -> dict[str, Any]:
         report["steps (get issue, sync, CPU µs)"] = _steps(
             db, workloads["get issue (a read)"][1], iterations * 10
         )
+        if sign_in:
+            report["SIWE sign-in"] = sign_in_cost(db, raw, max(60, iterations // 10), rounds)
         return report
     finally:
         loop.run_until_complete(araw.close())
@@ -191,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="after", help="key of this run in the results file")
     parser.add_argument("--iterations", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--no-sign-in", action="store_true", help="skip the SIWE sign-in part")
     parser.add_argument(
         "--output", type=Path, default=RESULTS / "2026-12-01-call-cost.json", help="results file"
     )
@@ -204,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             url = with_dbname(server_url, name)
             migrations.migrate(url)
-            report = run(url, args.iterations, args.rounds)
+            report = run(url, args.iterations, args.rounds, not args.no_sign_in)
         finally:
             with psycopg.connect(server_url, autocommit=True) as admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -216,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "server": version[0] if version else None,
         "psycopg": psycopg.__version__,
         "iterations": args.iterations,
+        "load_average_after": os.getloadavg(),
         "results": report,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

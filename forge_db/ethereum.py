@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_HIGH_NIBBLES: Final = frozenset("89abcdef")
 _SECP256K1_HALF_N: Final = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
@@ -37,8 +38,9 @@ def checksum_address(address: str) -> str:
     """The EIP-55 mixed-case form of a ``0x`` + 40 hex digit address."""
     lower = address[2:].lower()
     digest = keccak(lower.encode("ascii")).hex()
+    # A letter is upper-cased where the digest's nibble is 8 or more (digits have no case).
     return "0x" + "".join(
-        c.upper() if c.isalpha() and int(digest[i], 16) >= 8 else c for i, c in enumerate(lower)
+        c.upper() if d in _HIGH_NIBBLES else c for c, d in zip(lower, digest, strict=False)
     )
 
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 
 from ..errors import AuthenticationFailed
-from ..ethereum import SiweMessage, canonical_address, parse_siwe_message, recover_signer
+from ..ethereum import SiweMessage, parse_siwe_message, recover_signer
 from ..inputs import AwareTime, Credential, Duration, Id, IpText, Text, WalletAddress
 from ..query import (
     Namespace,
@@ -203,7 +203,8 @@ class Auth(Namespace[R]):
             now=now or datetime.now(UTC),
             skew=clock_skew,
         )
-        address = canonical_address(parsed.address, "address")
+        # parse_siwe_message verified the EIP-55 form already: lowercase is all that is left.
+        address = parsed.address.lower()
         if recover_signer(message, signature) != address:
             raise AuthenticationFailed("bad_signature", "the signature is not the address's")
         token = secrets.token_urlsafe(32)
