@@ -5,7 +5,15 @@ against a baseline run side by side:
 
 - operation ingest: ``db.jj.record_operations`` (COPY) against row-by-row ``INSERT`` of the
   same operations over raw psycopg, in one transaction, in operations per second;
-- ``put_blobs`` of 1,000 x 4 KiB against a raw ``COPY`` of the same bytes into ``blobs``, MB/s;
+- ``put_blobs`` of 1,000 x 4 KiB against the baseline, in MB/s. The baseline is one
+  transaction that computes each SHA-256 in Python and sends the same 1,000 (hash, content)
+  rows by ``COPY ... (FORMAT BINARY)`` straight into ``blobs`` (the same table, so the same
+  shape: its primary key, its ``hash = sha256(content)`` check, its generated size and its
+  TOAST), then commits. It neither dedupes, nor links the blobs to a repository
+  (``repository_blobs`` and its two foreign keys), nor checks access. Both sides get fresh
+  random contents each run; ``--runs`` pairs are timed alternately and the medians compared.
+  ``profile`` times each step of ``put_blobs`` (the staging table, the ``COPY``, the statement,
+  the commit) and reports where ``EXPLAIN ANALYZE`` puts the statement's time;
 - ``resolve_change`` and ``shortest_prefixes`` of a page of 50 at 10,000 and at 1,000,000
   changes: median latency, and the ratio of the two;
 - ``missing_blobs`` for 10,000 hashes: one statement, its median latency.
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
 import statistics
 import time
@@ -25,12 +34,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import ClientCursor, sql
 from psycopg.types.json import Jsonb
 
 from forge_db import ForgeDB
 from forge_db.config import with_dbname
-from forge_db.jj import OperationRecord
+from forge_db.jj import Blobs, OperationRecord
 
 from .run import RESULTS
 
@@ -101,29 +110,102 @@ def _ingest(
     }
 
 
-def _blobs(db: ForgeDB, raw: psycopg.Connection[Any], repo: int, actor: int) -> dict[str, Any]:
+def _raw_copy(raw: psycopg.Connection[Any], contents: list[bytes]) -> None:
+    """The baseline: the same bytes by ``COPY`` straight into ``blobs``, in one transaction."""
+    with (
+        raw.transaction(),
+        raw.cursor().copy("COPY blobs (hash, content) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(["bytea", "bytea"])
+        for content in contents:
+            copy.write_row((hashlib.sha256(content).digest(), content))
+
+
+def _blobs(
+    db: ForgeDB, raw: psycopg.Connection[Any], repo: int, actor: int, runs: int
+) -> dict[str, Any]:
     megabytes = 1000 * 4096 / 1e6
     ours, theirs = [], []
-    for _ in range(5):
+    for _ in range(runs):
         contents = [secrets.token_bytes(4096) for _ in range(1000)]
         start = time.perf_counter()
         assert db.jj.put_blobs(repo, contents, actor_id=actor).created == 1000
         ours.append(time.perf_counter() - start)
         contents = [secrets.token_bytes(4096) for _ in range(1000)]
         start = time.perf_counter()
-        with (
-            raw.transaction(),
-            raw.cursor().copy("COPY blobs (hash, content) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(["bytea", "bytea"])
-            for content in contents:
-                copy.write_row((hashlib.sha256(content).digest(), content))
+        _raw_copy(raw, contents)
         theirs.append(time.perf_counter() - start)
     ours_mb, raw_mb = megabytes / statistics.median(ours), megabytes / statistics.median(theirs)
     return {
+        "runs": runs,
         "put_blobs_mb_per_s": round(ours_mb, 1),
         "raw_copy_mb_per_s": round(raw_mb, 1),
         "fraction_of_raw": round(ours_mb / raw_mb, 2),
+        "put_blobs_ms": [round(t * 1000, 1) for t in ours],
+        "raw_copy_ms": [round(t * 1000, 1) for t in theirs],
+        "profile": _profile(db, raw, repo, actor, runs),
+    }
+
+
+def _plan_times(node: dict[str, Any], found: dict[str, float]) -> None:
+    """The inclusive time of each data-modifying node of a plan, by what it changes."""
+    if node.get("Node Type") in ("ModifyTable", "Delete", "Insert"):
+        key = f"{node.get('Operation', node['Node Type']).lower()} {node.get('Relation Name')}"
+        found[key] = round(found.get(key, 0.0) + node["Actual Total Time"], 1)
+    if node.get("Node Type") == "LockRows":
+        found["lock existing blobs"] = round(node["Actual Total Time"], 1)
+    if node.get("Node Type") == "Sort":
+        key = f"sort ({node.get('Sort Method', '')})"
+        found[key] = round(found.get(key, 0.0) + node["Actual Total Time"], 1)
+    for child in node.get("Plans", []):
+        _plan_times(child, found)
+
+
+def _profile(
+    db: ForgeDB, raw: psycopg.Connection[Any], repo: int, actor: int, runs: int
+) -> dict[str, Any]:
+    """``put_blobs`` step by step over raw psycopg, as the runner sends it, and its plan."""
+    namespace = db.jj.blobs
+    steps: dict[str, list[float]] = {"setup": [], "copy": [], "statement": [], "commit": []}
+    plans: list[dict[str, float]] = []
+    for n in range(runs):
+        contents = [secrets.token_bytes(4096) for _ in range(1000)]
+        query = Blobs.put_many.query(namespace, repo, contents, actor_id=actor)
+        assert query.copy is not None
+        marks = [time.perf_counter()]
+        with raw.transaction() as transaction:
+            cursor = raw.cursor()
+            cursor.execute(query.copy.setup)
+            marks.append(time.perf_counter())
+            with cursor.copy(query.copy.statement) as stream:
+                stream.set_types(query.copy.types)
+                for row in query.copy.rows:
+                    stream.write_row(row)
+            marks.append(time.perf_counter())
+            if n % 2:
+                text = ClientCursor(raw).mogrify(query.sql, query.params)
+                plan = cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {text}").fetchone()
+                assert plan is not None
+                found: dict[str, float] = {}
+                _plan_times(plan[0][0]["Plan"], found)
+                for trigger in plan[0][0].get("Triggers", []):
+                    name = trigger.get("Constraint Name", trigger["Trigger Name"])
+                    found[f"trigger {name}"] = round(trigger["Time"], 1)
+                found["execution"] = round(plan[0][0]["Execution Time"], 1)
+                plans.append(found)
+                raise psycopg.Rollback(transaction)
+            cursor.execute(query.sql, query.params)
+            cursor.fetchall()
+            marks.append(time.perf_counter())
+        marks.append(time.perf_counter())
+        for name, begin, end in zip(steps, marks, marks[1:], strict=False):
+            steps[name].append((end - begin) * 1000)
+    return {
+        "median_ms": {name: round(statistics.median(v), 1) for name, v in steps.items() if v},
+        "explain_analyze_median_ms": {
+            key: round(statistics.median(p[key] for p in plans if key in p), 1)
+            for key in sorted({k for p in plans for k in p})
+        },
     }
 
 
@@ -179,6 +261,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jj_store", description=__doc__)
     parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--operations", type=int, default=20_000)
+    parser.add_argument("--runs", type=int, default=5, help="put_blobs/COPY pairs to time")
+    parser.add_argument(
+        "--only",
+        choices=("all", "blobs"),
+        default="all",
+        help="blobs: only put_blobs against COPY (the machine is shared; the rest is slow)",
+    )
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args(argv)
     name = f"forge_db_bench_jj_{secrets.token_hex(4)}"
@@ -195,13 +284,17 @@ def main(argv: list[str] | None = None) -> int:
         ):
             actor = db.users.create(username="bench").id
             repo = db.repositories.create(owner_id=actor, name="bench").id
-            results = {
+            results: dict[str, Any] = {
                 "server_version": server[0] if server else "",
-                "operation_ingest": _ingest(db, raw, repo, actor, args.operations),
-                "put_blobs_1000x4KiB": _blobs(db, raw, repo, actor),
-                "missing_blobs": _negotiation(db, repo, actor),
-                "prefix_lookups": _lookups(db, raw, actor),
+                "load_average_before": list(os.getloadavg()),
             }
+            if args.only == "all":
+                results["operation_ingest"] = _ingest(db, raw, repo, actor, args.operations)
+            results["put_blobs_1000x4KiB"] = _blobs(db, raw, repo, actor, args.runs)
+            if args.only == "all":
+                results["missing_blobs"] = _negotiation(db, repo, actor)
+                results["prefix_lookups"] = _lookups(db, raw, actor)
+            results["load_average_after"] = list(os.getloadavg())
     finally:
         with psycopg.connect(args.url, autocommit=True) as admin:
             admin.execute(

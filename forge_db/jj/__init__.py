@@ -1,8 +1,9 @@
-"""jj (``db.jj``) and its parts: ``operations``, ``changes``, ``blobs``, ``workspaces`` and
-``locks``."""
+"""jj (``db.jj``) and its parts: ``operations``, ``changes``, ``parts``, ``blobs``,
+``workspaces``, ``file_trackers``, ``snapshots`` and ``locks``."""
 
 from .blobs import Blobs
 from .changes import Changes
+from .file_trackers import FileTrackers
 from .jj import Jj
 from .locks import Locks
 from .models import (
@@ -11,17 +12,24 @@ from .models import (
     ChangeResolution,
     Commit,
     CommitRecord,
+    FileState,
     GarbageCollected,
     Operation,
     OperationHeads,
     OperationRecord,
+    Part,
+    PartRecord,
     ShortPrefix,
+    Snapshot,
+    TrackedFile,
     Workspace,
     WorkspaceLock,
     WorkspaceState,
     WorkspaceTransition,
 )
 from .operations import Operations
+from .parts import Parts
+from .snapshots import Snapshots
 from .workspaces import Workspaces
 
 __all__ = [
@@ -32,6 +40,8 @@ __all__ = [
     "Changes",
     "Commit",
     "CommitRecord",
+    "FileState",
+    "FileTrackers",
     "GarbageCollected",
     "Jj",
     "Locks",
@@ -39,7 +49,13 @@ __all__ = [
     "OperationHeads",
     "OperationRecord",
     "Operations",
+    "Part",
+    "PartRecord",
+    "Parts",
     "ShortPrefix",
+    "Snapshot",
+    "Snapshots",
+    "TrackedFile",
     "Workspace",
     "WorkspaceLock",
     "WorkspaceState",

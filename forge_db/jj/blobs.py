@@ -27,24 +27,38 @@ from .models import Blob, BlobsStored, GarbageCollected
 __all__ = ["Blobs"]
 
 _STAGE: Final = "pg_temp.jj_blob_stage"
+# toast_tuple_target at its maximum keeps a staged blob of up to ~8 KB in the heap page:
+# staging then never writes (nor the statement reads back) the temporary table's TOAST.
 _SETUP: Final = (
-    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (hash bytea, content bytea) ON COMMIT DROP"
+    f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} (hash bytea, content bytea) "
+    "WITH (toast_tuple_target = 8160) ON COMMIT DROP"
 )
 _COPY: Final = f"COPY {_STAGE} (hash, content) FROM STDIN (FORMAT BINARY)"
 _TYPES: Final = ("bytea", "bytea")
 _DEFAULT_MIN_AGE: Final = timedelta(hours=1)
 
-# The steps of a put, shared by one blob and many: lock what exists, store what does not
-# (ordered by hash, so concurrent puts wait on each other in one order and never deadlock),
-# then link every blob to the repository (an upload again refreshes the link's age).
-_PUT: Final = f"""
+
+def _put(keys: str, contents: str) -> str:
+    """The steps of a put, shared by one blob and many.
+
+    ``keys`` is a CTE of the hashes put, ``contents`` a relation of (hash, content) read once,
+    by the insert: the content never passes through a CTE (which would copy it into a
+    tuplestore and, referenced twice, hash it along with the keys). The existing blobs are
+    found by one index scan over the array of keys, whatever the size of ``blobs`` and however
+    wrong the planner's guess of an unanalyzed staging table's rows. Lock what exists, store
+    what does not (ordered by hash, so concurrent puts wait on each other in one order and
+    never deadlock), then link every blob to the repository (an upload again refreshes the
+    link's age).
+    """
+    return f"""
     locked AS (
-        SELECT b.hash FROM blobs b WHERE b.hash IN (SELECT hash FROM incoming)
+        SELECT b.hash FROM blobs b
+        WHERE b.hash = ANY ((SELECT array_agg(hash) FROM {keys})::bytea[])
         ORDER BY b.hash FOR KEY SHARE
     ),
     inserted AS (
         INSERT INTO blobs (hash, content)
-        SELECT i.hash, i.content FROM incoming i CROSS JOIN guard
+        SELECT i.hash, i.content FROM {contents} i CROSS JOIN guard
         WHERE i.hash NOT IN (SELECT hash FROM locked)
         ORDER BY i.hash
         ON CONFLICT (hash) DO NOTHING
@@ -52,15 +66,15 @@ _PUT: Final = f"""
     ),
     linked AS (
         INSERT INTO repository_blobs (repository_id, hash)
-        SELECT guard.id, i.hash FROM incoming i CROSS JOIN guard
+        SELECT guard.id, k.hash FROM {keys} k CROSS JOIN guard
         WHERE (SELECT count(*) FROM inserted) >= 0
-        ORDER BY i.hash
+        ORDER BY k.hash
         ON CONFLICT (repository_id, hash) DO UPDATE SET uploaded_at = now()
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM inserted) AS created, (SELECT count(*) FROM linked) AS linked
     WHERE {gate()}
-"""
+    """
 
 
 def _stored(hashes: list[str]) -> Shape[BlobsStored]:
@@ -82,7 +96,7 @@ class Blobs(Namespace[R]):
             f"""
             WITH guard AS ({guard("write")}),
             incoming AS (SELECT %(hash)s::bytea AS hash, %(content)s::bytea AS content),
-            {_PUT}
+            {_put("incoming", "incoming")}
             """,
             {
                 "repository_id": repository_id,
@@ -103,8 +117,10 @@ class Blobs(Namespace[R]):
         return Query(
             f"""
             WITH guard AS ({guard("write")}),
-            incoming AS (DELETE FROM {_STAGE} RETURNING hash, content),
-            {_PUT}
+            -- Every part of a statement reads one snapshot: the insert still sees the staged
+            -- rows this deletes, and reads their content from the table itself.
+            staged AS (DELETE FROM {_STAGE} RETURNING hash),
+            {_put("staged", _STAGE)}
             """,
             {"repository_id": repository_id, "actor_id": actor_id},
             _stored([d.hex() for d in digests]),

@@ -32,6 +32,8 @@ __all__ = [
     "Prefix",
     "PrefixIds",
     "Reason",
+    "RepoPath",
+    "RepoPaths",
     "Uuid",
     "UuidPrefix",
     "change_to_hex",
@@ -98,6 +100,11 @@ LockOperation = Literal["sync", "remove", "modify", "spawn"]
 """What a workspace lock is held for: one lock per (workspace, operation)."""
 Reason = Annotated[str, Text(1000, sample="")]
 """Why a state transition was made."""
+PATH_RULE: Final = Text(4096, min_length=1, controls=False, sample="README")
+RepoPath = Annotated[str, PATH_RULE]
+"""A path in a repository's tree (or a working copy): 1-4096 characters, no control ones."""
+RepoPaths = Annotated[list[str], ListOf(PATH_RULE, MAX_BATCH)]
+"""Up to 100,000 paths."""
 
 
 def _uuid_hex(prefix: str) -> str:

@@ -1,8 +1,10 @@
 """``db.jj``: what jj knows about a repository, kept by the forge.
 
-The parts: ``operations`` (the operation log), ``changes`` (commits of changes), ``blobs``
-(file contents by SHA-256), ``workspaces`` (working copies, their lifecycle and audit trail) and
-``locks`` (TTL locks per workspace and operation, held by agents). The names the forge's callers
+The parts: ``operations`` (the operation log), ``changes`` (commits of changes), ``parts`` (the
+paths each commit touches), ``blobs`` (file contents by SHA-256), ``workspaces`` (working
+copies, their lifecycle and audit trail), ``file_trackers`` (a working copy's tracked files),
+``snapshots`` (its snapshot history) and ``locks`` (TTL locks per workspace and operation, held
+by agents). The names the forge's callers
 know from the jj issue (``db.jj.record_operations``, ``db.jj.resolve_change``, ...) are aliases
 of the parts' operations.
 """
@@ -12,8 +14,11 @@ from __future__ import annotations
 from ..query import Namespace, R, alias
 from .blobs import Blobs
 from .changes import Changes
+from .file_trackers import FileTrackers
 from .locks import Locks
 from .operations import Operations
+from .parts import Parts
+from .snapshots import Snapshots
 from .workspaces import Workspaces
 
 __all__ = ["Jj"]
@@ -24,8 +29,11 @@ class Jj(Namespace[R]):
 
     operations: Operations[R]
     changes: Changes[R]
+    parts: Parts[R]
     blobs: Blobs[R]
     workspaces: Workspaces[R]
+    file_trackers: FileTrackers[R]
+    snapshots: Snapshots[R]
     locks: Locks[R]
 
     record_operations = alias(Operations.record)

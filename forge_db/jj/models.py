@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..inputs import AwareTime, CommitId, ListOf, Refused, Rule, Text
-from .ids import MAX_BATCH, OPERATION_RULE, ChangeId, OperationId
+from ..inputs import AwareTime, Bounded, CommitId, ListOf, Refused, Rule, Text
+from .ids import MAX_BATCH, OPERATION_RULE, BlobHash, ChangeId, OperationId, RepoPath
 
 __all__ = [
     "Blob",
@@ -18,12 +18,21 @@ __all__ = [
     "Commit",
     "CommitRecord",
     "CommitRecords",
+    "FileState",
+    "FileStates",
+    "FileType",
     "GarbageCollected",
     "Operation",
     "OperationHeads",
     "OperationRecord",
     "OperationRecords",
+    "Part",
+    "PartRecord",
+    "PartRecords",
+    "PartStatus",
     "ShortPrefix",
+    "Snapshot",
+    "TrackedFile",
     "Workspace",
     "WorkspaceLock",
     "WorkspaceState",
@@ -38,6 +47,10 @@ CommitIdList = Annotated[
 ]
 Tags = dict[Annotated[str, Text(255, sample="k")], Annotated[str, Text(4096, sample="")]]
 WorkspaceState = Literal["provisioning", "active", "stale", "archived"]
+PartStatus = Literal["added", "modified", "deleted", "renamed", "copied", "conflicted"]
+FileType = Literal["normal", "executable", "symlink", "conflict", "git_submodule"]
+LineCount = Annotated[int, Bounded(0, 2_147_483_647)]
+Size = Annotated[int, Bounded(0, 9_223_372_036_854_775_807)]
 
 
 class OperationRecord(BaseModel):
@@ -243,6 +256,89 @@ class WorkspaceLock(BaseModel):
     acquired: bool  # false: another agent holds it (``holder``) until ``expires_at``
 
 
+class PartRecord(BaseModel):
+    """One path a commit touches: how, the blobs before and after, and the line counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    commit_id: CommitId
+    path: RepoPath
+    status: PartStatus
+    old_path: RepoPath | None = None  # the source of a rename or copy, and only of those
+    old_blob_hash: BlobHash | None = None  # content before (none for an added file)
+    new_blob_hash: BlobHash | None = None  # content after (none for a deleted file)
+    additions: LineCount = 0
+    deletions: LineCount = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PartRecord:
+        if (self.status in ("renamed", "copied")) != (self.old_path is not None):
+            raise ValueError("old_path: set exactly for a renamed or copied file")
+        if self.status == "added" and self.old_blob_hash is not None:
+            raise ValueError("old_blob_hash: an added file has no content before")
+        if self.status == "deleted" and self.new_blob_hash is not None:
+            raise ValueError("new_blob_hash: a deleted file has no content after")
+        return self
+
+
+class Part(BaseModel):
+    """A stored part of a commit: one path it touches."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commit_id: str
+    change_id: str
+    path: str
+    status: str
+    old_path: str | None
+    old_blob_hash: str | None
+    new_blob_hash: str | None
+    additions: int
+    deletions: int
+    committed_at: datetime
+    created_at: datetime
+
+
+class FileState(BaseModel):
+    """A tracked file of a working copy as a snapshot saw it (jj's tree state entry)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: RepoPath
+    file_type: FileType = "normal"
+    size: Size = 0
+    mtime: AwareTime | None = None
+    blob_hash: BlobHash | None = None  # the content last snapshotted, once uploaded
+
+
+class TrackedFile(BaseModel):
+    """A stored tracked file of a workspace."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    file_type: str
+    size: int
+    mtime: datetime | None
+    blob_hash: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class Snapshot(BaseModel):
+    """One working-copy snapshot of a workspace: its operation and working-copy commit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+    operation_id: str
+    working_copy_commit_id: str
+    files_changed: int
+    duration_ms: int | None
+    created_at: datetime
+
+
 class Records(Rule):
     """A list of up to ``limit`` records, each an instance of ``model`` (validated when made)."""
 
@@ -291,3 +387,10 @@ CommitRecords = Annotated[
     ),
 ]
 """Up to 100,000 commits."""
+PartRecords = Annotated[
+    list[PartRecord],
+    Records(PartRecord, MAX_BATCH, PartRecord(commit_id="a" * 40, path="README", status="added")),
+]
+"""Up to 100,000 parts, of one commit or many."""
+FileStates = Annotated[list[FileState], Records(FileState, MAX_BATCH, FileState(path="README"))]
+"""Up to 100,000 tracked files."""

@@ -18,7 +18,7 @@ import pytest
 from support import make_repository, make_user
 
 from forge_db import ForgeDB
-from forge_db.jj import OperationRecord
+from forge_db.jj import CommitRecord, FileState, OperationRecord, PartRecord
 from forge_db.pagination import Page
 
 from .operations import OPERATIONS
@@ -112,6 +112,38 @@ def _populate_jj(db: ForgeDB, repository_id: int, owner_id: int) -> None:
         moved = tx.jj.create_workspace(repository_id, actor_id=owner_id, name="moved")
         for state in ("active", "stale") * (ROWS // 2):
             tx.jj.transition_workspace(repository_id, moved.id, actor_id=owner_id, state=state)
+        # ROWS commits touching one path, tied on their committer time; the first touches
+        # ROWS paths; a tracked file and a snapshot per row.
+        commits = [
+            CommitRecord(
+                change_id="k" * 31 + "klmnopqrstuvwxyz"[n],
+                commit_id=secrets.token_hex(20),
+                authored_at=moment,
+                committed_at=moment,
+            )
+            for n in range(ROWS)
+        ]
+        tx.jj.record_commits(repository_id, commits, actor_id=owner_id)
+        parts = [PartRecord(commit_id=c.commit_id, path="same", status="added") for c in commits]
+        parts += [
+            PartRecord(commit_id=commits[0].commit_id, path=f"p{n}", status="added")
+            for n in range(ROWS)
+        ]
+        tx.jj.parts.record(repository_id, parts, actor_id=owner_id)
+        tx.jj.file_trackers.set(
+            repository_id,
+            moved.id,
+            actor_id=owner_id,
+            files=[FileState(path=f"f{n}", size=n) for n in range(ROWS)],
+        )
+        for n in range(ROWS):
+            tx.jj.snapshots.record(
+                repository_id,
+                moved.id,
+                actor_id=owner_id,
+                operation_id=operations[n].operation_id,
+                working_copy_commit_id=commits[n].commit_id,
+            )
 
 
 @dataclass(frozen=True)
@@ -136,6 +168,22 @@ LISTS: dict[str, Paged] = {
     ),
     "db.jj.workspaces.history": Paged(
         lambda db, w, kw: db.jj.workspace_history(
+            w["main"].id, db.jj.list_workspaces(w["main"].id, state="stale").items[0].id, **kw
+        )
+    ),
+    "db.jj.parts.list": Paged(
+        lambda db, w, kw: db.jj.parts.list(
+            w["main"].id, db.jj.parts.history(w["main"].id, "p0").items[0].commit_id, **kw
+        )
+    ),
+    "db.jj.parts.history": Paged(lambda db, w, kw: db.jj.parts.history(w["main"].id, "same", **kw)),
+    "db.jj.file_trackers.list": Paged(
+        lambda db, w, kw: db.jj.file_trackers.list(
+            w["main"].id, db.jj.list_workspaces(w["main"].id, state="stale").items[0].id, **kw
+        )
+    ),
+    "db.jj.snapshots.list": Paged(
+        lambda db, w, kw: db.jj.snapshots.list(
             w["main"].id, db.jj.list_workspaces(w["main"].id, state="stale").items[0].id, **kw
         )
     ),

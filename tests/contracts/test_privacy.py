@@ -32,7 +32,7 @@ from pydantic import BaseModel
 from support import make_repository, make_user
 
 from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
-from forge_db.jj import CommitRecord, OperationRecord
+from forge_db.jj import CommitRecord, FileState, OperationRecord, PartRecord
 from forge_db.pagination import Page
 
 from . import privacy_workflows
@@ -133,6 +133,23 @@ def _jj_world(fdb: ForgeDB, owner_id: int, private_id: int) -> W:
     )
     lock = fdb.jj.lock_workspace(
         private_id, workspace.id, actor_id=owner_id, agent_id=agent, operation="sync"
+    )
+    part = PartRecord(
+        commit_id=commit.commit_id, path="secret.txt", status="added", new_blob_hash=blob.hashes[0]
+    )
+    fdb.jj.parts.record(private_id, [part], actor_id=owner_id)
+    fdb.jj.file_trackers.set(
+        private_id,
+        workspace.id,
+        actor_id=owner_id,
+        files=[FileState(path="secret/file", size=11, blob_hash=blob.hashes[0])],
+    )
+    fdb.jj.snapshots.record(
+        private_id,
+        workspace.id,
+        actor_id=owner_id,
+        operation_id=operation.operation_id,
+        working_copy_commit_id=commit.commit_id,
     )
     return {
         "operation": operation,
@@ -394,6 +411,33 @@ READS: dict[str, ReadSpec] = {
     "db.jj.blobs.missing": ReadSpec(
         lambda db, w, v, repo: db.jj.missing_blobs(repo.id, [w["blob"], "0" * 64], viewer_id=v),
         reader_sees=lambda r: r == ["0" * 64],
+    ),
+    "db.jj.parts.list": ReadSpec(
+        lambda db, w, v, repo: db.jj.parts.list(repo.id, w["commit"].commit_id, viewer_id=v).items
+    ),
+    "db.jj.parts.history": ReadSpec(
+        lambda db, w, v, repo: db.jj.parts.history(repo.id, "secret.txt", viewer_id=v).items
+    ),
+    "db.jj.file_trackers.list": ReadSpec(
+        lambda db, w, v, repo: (
+            db.jj.file_trackers.list(repo.id, w["workspace"].id, viewer_id=v).items
+        )
+    ),
+    "db.jj.file_trackers.changed": ReadSpec(
+        lambda db, w, v, repo: db.jj.file_trackers.changed(
+            repo.id, w["workspace"].id, [FileState(path="secret/file", size=12)], viewer_id=v
+        ),
+        leaks=bool,  # the caller names the paths: any answer at all is a leak
+    ),
+    "db.jj.snapshots.list": ReadSpec(
+        lambda db, w, v, repo: db.jj.snapshots.list(repo.id, w["workspace"].id, viewer_id=v).items,
+        reader_sees=lambda r: len(r) == 1,
+        leaks=bool,
+    ),
+    "db.jj.snapshots.find_latest": ReadSpec(
+        lambda db, w, v, repo: db.jj.snapshots.find_latest(repo.id, w["workspace"].id, viewer_id=v),
+        reader_sees=lambda r: r is not None,
+        leaks=lambda r: r is not None,
     ),
     "db.jj.workspaces.get": ReadSpec(
         lambda db, w, v, repo: db.jj.get_workspace(repo.id, w["workspace"].id, viewer_id=v)
@@ -752,6 +796,37 @@ WRITES: dict[str, WriteSpec] = {
     "db.jj.blobs.put_many": WriteSpec(
         "write", lambda db, w, a, r: db.jj.put_blobs(r.id, [b"one", b"two"], actor_id=a)
     ),
+    "db.jj.parts.record": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.parts.record(
+            r.id,
+            [PartRecord(commit_id=w["commit"].commit_id, path="other.txt", status="added")],
+            actor_id=a,
+        ),
+        child=True,
+    ),
+    "db.jj.file_trackers.set": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.file_trackers.set(
+            r.id,
+            w["workspace"].id,
+            actor_id=a,
+            files=[FileState(path="new/file", size=1)],
+            removed=["secret/file"],
+        ),
+        child=True,
+    ),
+    "db.jj.snapshots.record": WriteSpec(
+        "write",
+        lambda db, w, a, r: db.jj.snapshots.record(
+            r.id,
+            w["workspace"].id,
+            actor_id=a,
+            operation_id=w["operation"].operation_id,
+            working_copy_commit_id="c" * 40,
+        ),
+        child=True,
+    ),
     "db.jj.workspaces.create": WriteSpec(
         "write",
         lambda db, w, a, r: db.jj.create_workspace(
@@ -967,6 +1042,7 @@ _TABLES = (
     "subtasks", "pinned_issues", "labels", "milestones", "comments", "mentions", "reactions",
     "stars", "watches", "notifications", "jj_operations", "jj_operation_heads", "changes",
     "blobs", "repository_blobs", "jj_workspaces", "jj_workspace_transitions", "leases",
+    "parts", "file_trackers", "snapshot_history",
     *privacy_workflows.TABLES,
     "stars", "watches", "notifications", "landing_queue", "landing_queues", "landing_batches",
     "landing_events", "landing_reviews", "landing_line_comments", "pull_requests", "reviews",
