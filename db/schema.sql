@@ -4749,7 +4749,7 @@ DROP INDEX workflow_logs_step_idx;
 CREATE INDEX workflow_logs_step_idx ON workflow_logs (repository_id, run_id, step_id, id)
     WHERE step_id IS NOT NULL;
 
--- 0016_workflows_pending_copy
+-- 0016_workflows_tool_pending
 -- A tool call may be recorded before it starts (awaiting approval, queued behind another
 -- call): it is 'pending', with no start time, until it starts ('running', the clock starts)
 -- or is declined ('cancelled') or waits past its deadline ('timed_out'). The database's state

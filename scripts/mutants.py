@@ -395,7 +395,7 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "the tool status machine forbids starting a pending call",
-        "db/migrations/0016_workflows_pending_copy.sql",
+        "db/migrations/0016_workflows_tool_pending.sql",
         "'pending>running', 'pending>cancelled'",
         "'pending>cancelled'",
         "tests/workflows/test_tools.py -k no_start_until",
