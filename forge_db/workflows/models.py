@@ -41,7 +41,7 @@ __all__ = [
 RunState = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out"]
 StepState = Literal["pending", "running", "succeeded", "failed", "skipped", "cancelled"]
 SessionState = Literal["active", "completed", "failed", "cancelled"]
-ToolStatus = Literal["running", "succeeded", "failed", "cancelled", "timed_out"]
+ToolStatus = Literal["pending", "running", "succeeded", "failed", "cancelled", "timed_out"]
 RunnerState = Literal["idle", "busy", "draining", "offline"]
 LogLevel = Literal["debug", "info", "warning", "error"]
 
@@ -275,7 +275,8 @@ class ToolExecution(_Frozen):
     output: Any
     status: ToolStatus
     exit_code: int | None
-    started_at: datetime
+    created_at: datetime
+    started_at: datetime | None
     finished_at: datetime | None
     deadline_at: datetime | None
     duration_ms: int | None

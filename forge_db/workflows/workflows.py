@@ -54,6 +54,8 @@ class Workflows(Namespace[R]):
     resolve_agent_session = alias(Agents.resolve)
 
     start_tool_execution = alias(Tools.start)
+    request_tool_execution = alias(Tools.request)
+    begin_tool_execution = alias(Tools.begin)
     finish_tool_execution = alias(Tools.finish)
     list_tool_executions = alias(Tools.list)
 

@@ -1,8 +1,9 @@
 """Every state machine of the schema, tested from its trigger's own arguments.
 
-The catalog says which tables have a state machine (a trigger on ``enforce_state_transition``),
-which transitions it allows (the trigger's arguments) and which states exist (the table's
-``<table>_state_check``). On the real table, every allowed transition must succeed and every
+The catalog says which tables have a state machine (a trigger on ``enforce_state_transition``,
+or on ``enforce_status_transition`` for a table whose column is ``status``), which transitions
+it allows (the trigger's arguments) and which states exist (the table's ``<table>_state_check``
+or ``<table>_status_check``). On the real table, every allowed transition must succeed and every
 other change of state must fail with ``Conflict`` (FDC01). The CHECK constraints that tie other
 columns to the state (a claim to ``running``, a time to ``finished``) are dropped inside the
 test's transaction, which is rolled back, so that only the state machine decides.
@@ -19,11 +20,13 @@ import pytest
 Conn = psycopg.Connection[Any]
 
 _MACHINES = """
-    SELECT c.relname, encode(t.tgargs, 'escape'), t.tgnargs
+    SELECT c.relname, encode(t.tgargs, 'escape'), t.tgnargs,
+           CASE p.proname WHEN 'enforce_status_transition' THEN 'status' ELSE 'state' END
     FROM pg_trigger t
     JOIN pg_class c ON c.oid = t.tgrelid
     JOIN pg_proc p ON p.oid = t.tgfoid
-    WHERE p.proname = 'enforce_state_transition' AND NOT t.tgisinternal
+    WHERE p.proname IN ('enforce_state_transition', 'enforce_status_transition')
+      AND NOT t.tgisinternal
     ORDER BY c.relname
 """
 
@@ -71,25 +74,35 @@ _ROWS: dict[str, str] = {
     "agent_sessions": """
         INSERT INTO agent_sessions (repository_id, agent, state)
         VALUES (%(repository_id)s, 'agent', %(state)s) RETURNING id::text""",
+    "tool_executions": """
+        INSERT INTO tool_executions (repository_id, agent_session_id, tool, status)
+        VALUES (%(repository_id)s, %(session_id)s, 't', %(state)s) RETURNING id::text""",
 }
 _KEYS = {"event_deliveries": "event_id"}
 
 
 def _machines(conn: Conn) -> dict[str, set[str]]:
     found: dict[str, set[str]] = {}
-    for table, args, count in conn.execute(_MACHINES).fetchall():
+    for table, args, count, _ in conn.execute(_MACHINES).fetchall():
         transitions = [a for a in args.split("\\000") if a]
         assert len(transitions) == count, (table, args)
         found[table] = set(transitions)
     return found
 
 
+def _column(conn: Conn, table: str) -> str:
+    """The column a table's state machine guards: ``state``, or ``status``."""
+    column: str = {row[0]: row[3] for row in conn.execute(_MACHINES).fetchall()}[table]
+    return column
+
+
 def _states(conn: Conn, table: str) -> list[str]:
+    column = _column(conn, table)
     row = conn.execute(
         "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
-        (f"{table}_state_check",),
+        (f"{table}_{column}_check",),
     ).fetchone()
-    assert row is not None, f"{table} has no {table}_state_check"
+    assert row is not None, f"{table} has no {table}_{column}_check"
     return re.findall(r"'([a-z_]+)'::text", row[0])
 
 
@@ -108,28 +121,34 @@ def _parents(conn: Conn) -> dict[str, Any]:
         "INSERT INTO workflow_runs (repository_id, trigger) VALUES (%s, 'manual') RETURNING id",
         (repository,),
     ).fetchone()[0]  # type: ignore[index]
+    session = conn.execute(
+        "INSERT INTO agent_sessions (repository_id, agent) VALUES (%s, 'machine') RETURNING id",
+        (repository,),
+    ).fetchone()[0]  # type: ignore[index]
     return {
         "user_id": user,
         "repository_id": repository,
         "subscription_id": subscription,
         "run_id": run,
+        "session_id": session,
     }
 
 
 def _drop_coupled_checks(conn: Conn, table: str) -> None:
+    column = _column(conn, table)
     coupled = conn.execute(
         """
         SELECT conname FROM pg_constraint
         WHERE conrelid = %s::regclass AND contype = 'c' AND conname <> %s
-          AND pg_get_constraintdef(oid) ~ '\\mstate\\M'
+          AND pg_get_constraintdef(oid) ~ ('\\m' || %s || '\\M')
         """,
-        (table, f"{table}_state_check"),
+        (table, f"{table}_{column}_check", column),
     ).fetchall()
     for (name,) in coupled:
         conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
 
 
-def test_the_schema_has_its_ten_state_machines(conn: Conn) -> None:
+def test_the_schema_has_its_eleven_state_machines(conn: Conn) -> None:
     assert set(_machines(conn)) == set(_ROWS)
 
 
@@ -137,6 +156,7 @@ def test_the_schema_has_its_ten_state_machines(conn: Conn) -> None:
 def test_allowed_transitions_succeed_and_all_others_fail(conn: Conn, table: str) -> None:
     allowed = _machines(conn)[table]
     states = _states(conn, table)
+    column = _column(conn, table)
     assert {a.split(">")[0] for a in allowed} | {a.split(">")[1] for a in allowed} <= set(states)
     outcomes: dict[str, bool] = {}
     with conn.transaction(force_rollback=True):
@@ -152,7 +172,8 @@ def test_allowed_transitions_succeed_and_all_others_fail(conn: Conn, table: str)
                 try:
                     with conn.transaction():
                         conn.execute(
-                            f"UPDATE {table} SET state = %s WHERE {_KEYS.get(table, 'id')}::text = %s",
+                            f"UPDATE {table} SET {column} = %s "
+                            f"WHERE {_KEYS.get(table, 'id')}::text = %s",
                             (new, key),
                         )
                     outcomes[f"{old}>{new}"] = True
@@ -160,7 +181,7 @@ def test_allowed_transitions_succeed_and_all_others_fail(conn: Conn, table: str)
                     # Only the state machine may refuse: anything else is a broken test row.
                     if (exc.sqlstate, exc.diag.constraint_name) != (
                         "FDC01",
-                        f"{table}_state_transition",
+                        f"{table}_{column}_transition",
                     ):
                         raise
                     outcomes[f"{old}>{new}"] = False
