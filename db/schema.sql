@@ -5052,18 +5052,39 @@ COMMENT ON FUNCTION events_fan_out() IS
 -- A tool call may be recorded before it starts (awaiting approval, queued behind another
 -- call): it is 'pending', with no start time, until it starts ('running', the clock starts)
 -- or is declined ('cancelled') or waits past its deadline ('timed_out'). The database's state
--- machine allows only these moves. The column is 'status' (the seed's name), so it has a
--- trigger function of its own, the twin of enforce_state_transition.
+-- machine allows only these moves. The column is 'status' (the seed's name): the rule of
+-- enforce_state_transition moves into refuse_transition, which both trigger functions call
+-- with their column, so one definition serves every state machine.
+CREATE FUNCTION refuse_transition(p_table text, p_column text, p_from text, p_to text,
+                                  p_allowed text[]) RETURNS void
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF p_to IS DISTINCT FROM p_from AND NOT (p_from || '>' || p_to) = ANY (p_allowed) THEN
+        RAISE EXCEPTION '%: % cannot change from % to %', p_table, p_column, p_from, p_to
+            USING ERRCODE = 'FDC01', TABLE = p_table, COLUMN = p_column,
+                  CONSTRAINT = p_table || '_' || p_column || '_transition';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION refuse_transition(text, text, text, text, text[]) IS
+    'Raises FDC01 when column p_column of table p_table changes from p_from to p_to and ''from>to'' is not among p_allowed; an unchanged value always passes.';
+
+CREATE OR REPLACE FUNCTION enforce_state_transition() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM refuse_transition(TG_TABLE_NAME, 'state', OLD.state, NEW.state, TG_ARGV);
+    RETURN NEW;
+END
+$$;
+
 CREATE FUNCTION enforce_status_transition() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
 BEGIN
-    IF NEW.status IS DISTINCT FROM OLD.status
-       AND NOT (OLD.status || '>' || NEW.status) = ANY (TG_ARGV) THEN
-        RAISE EXCEPTION '%: status cannot change from % to %', TG_TABLE_NAME, OLD.status, NEW.status
-            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, COLUMN = 'status',
-                  CONSTRAINT = TG_TABLE_NAME || '_status_transition';
-    END IF;
+    PERFORM refuse_transition(TG_TABLE_NAME, 'status', OLD.status, NEW.status, TG_ARGV);
     RETURN NEW;
 END
 $$;

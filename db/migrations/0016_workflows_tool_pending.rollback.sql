@@ -19,3 +19,17 @@ ALTER TABLE tool_executions ALTER COLUMN started_at SET NOT NULL;
 COMMENT ON COLUMN tool_executions.started_at IS NULL;
 COMMENT ON COLUMN tool_executions.deadline_at IS 'A running call past it is timed out (time_out_tool_executions).';
 DROP FUNCTION IF EXISTS enforce_status_transition();
+CREATE OR REPLACE FUNCTION enforce_state_transition() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.state IS DISTINCT FROM OLD.state
+       AND NOT (OLD.state || '>' || NEW.state) = ANY (TG_ARGV) THEN
+        RAISE EXCEPTION '%: state cannot change from % to %', TG_TABLE_NAME, OLD.state, NEW.state
+            USING ERRCODE = 'FDC01', TABLE = TG_TABLE_NAME, COLUMN = 'state',
+                  CONSTRAINT = TG_TABLE_NAME || '_state_transition';
+    END IF;
+    RETURN NEW;
+END
+$$;
+DROP FUNCTION refuse_transition(text, text, text, text, text[]);
