@@ -218,6 +218,10 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
             "interval '7 days')",
             (owner.id, hashlib.sha256(token.encode()).digest()),
         )
+        # A page of 50 with two labels each: what building models costs per row.
+        db.issues.labels.create(repo.id, actor_id=owner.id, name="docs")
+        for n in range(60):
+            db.issues.create(repo.id, actor_id=owner.id, title=f"page {n}", labels=["bug", "docs"])
         workloads: dict[str, tuple[Callable[[ForgeDB | AsyncForgeDB], Any], Callable[[], Any]]] = {
             "get issue (a read)": (
                 lambda d: d.issues.get(repo.id, issue.number),
@@ -226,6 +230,10 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
             "session lookup (a write)": (
                 lambda d: d.auth.get_session(token),
                 lambda: Auth.get_session.query(db.auth, token),
+            ),
+            "list 50 issues with 2 labels each (a page)": (
+                lambda d: d.issues.list(repo.id, labels=["bug"], limit=50),
+                lambda: Issues.list.query(db.issues, repo.id, labels=["bug"], limit=50),
             ),
         }
         report: dict[str, Any] = {}
@@ -278,6 +286,9 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
             report[name] = rows
         report["steps (get issue, sync, CPU µs)"] = _steps(
             db, workloads["get issue (a read)"][1], iterations * 10
+        )
+        report["steps (list 50 issues, sync, CPU µs)"] = _steps(
+            db, workloads["list 50 issues with 2 labels each (a page)"][1], iterations
         )
         if sign_in:
             report["SIWE sign-in"] = sign_in_cost(db, raw, max(60, iterations // 10), rounds)

@@ -773,6 +773,7 @@ def main(argv: list[str] | None = None) -> int:
                 "mode": "quick" if args.quick else "full",
                 "machine": machine(url),
                 "seconds": round(time.monotonic() - started, 1),
+                "load_average_after": os.getloadavg(),
                 "rows": [asdict(row) for row in rows],
             }
             output = (
