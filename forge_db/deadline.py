@@ -14,7 +14,7 @@ own limit on one statement:
 Either way the call raises :class:`~forge_db.errors.Unavailable` naming the deadline.
 
 One daemon thread serves the whole process. Arming costs a clock read and a dict insert, so a
-call pays well under a microsecond for it; the thread wakes every ``TICK`` seconds and only does
+call pays under a microsecond for it; the thread wakes every ``TICK`` seconds and only does
 work for statements past their deadline, which is why a deadline fires up to ``TICK`` late.
 """
 
