@@ -52,6 +52,9 @@ def populate(db: ForgeDB, w: W) -> None:
     execution = flows.tools.start(
         private.id, session.id, actor_id=owner.id, tool="secret-tool", arguments={"q": "secret"}
     )
+    pending = flows.tools.request(
+        private.id, session.id, actor_id=owner.id, tool="secret-pending", arguments={"q": "secret"}
+    )
     flows.usage.record(
         private.id, actor_id=owner.id, provider="secret-provider", model="secret-model",
         session_id=session.id, cost=Decimal("1.25"),
@@ -67,6 +70,7 @@ def populate(db: ForgeDB, w: W) -> None:
         claimed=claimed,
         session=session,
         execution=execution,
+        pending=pending,
         public_run=public_run,
         public_session=public_session,
     )
@@ -196,6 +200,16 @@ WRITES: dict[str, tuple[str, Write, bool]] = {
     "db.workflows.tools.start": (
         "write",
         lambda db, w, a, r: db.workflows.tools.start(r.id, w["session"].id, actor_id=a, tool="x"),
+        True,
+    ),
+    "db.workflows.tools.request": (
+        "write",
+        lambda db, w, a, r: db.workflows.tools.request(r.id, w["session"].id, actor_id=a, tool="x"),
+        True,
+    ),
+    "db.workflows.tools.begin": (
+        "write",
+        lambda db, w, a, r: db.workflows.tools.begin(r.id, w["pending"].id, actor_id=a),
         True,
     ),
     "db.workflows.tools.finish": (
