@@ -611,6 +611,27 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "None",
         "tests/test_deadline.py",
     ),
+    (
+        "every state transition allowed",
+        "db/migrations/0017_cheaper_transition_checks.sql",
+        "RETURN p_to IS NOT DISTINCT FROM p_from OR (p_from || '>' || p_to) = ANY (p_allowed);",
+        "RETURN true;",
+        "tests/contracts/test_state_machines.py",
+    ),
+    (
+        "step and run triggers never check the state machine",
+        "db/migrations/0017_cheaper_transition_checks.sql",
+        "    IF NOT transition_allowed(OLD.state, NEW.state, TG_ARGV) THEN",
+        "    IF false THEN",
+        "tests/contracts/test_state_machines.py",
+    ),
+    (
+        "a failed step finishes as succeeded",
+        "forge_db/workflows/runners.py",
+        '_FINISH: Final = {o: _finish_sql(o) for o in ("succeeded", "failed")}',
+        '_FINISH: Final = {o: _finish_sql("succeeded") for o in ("succeeded", "failed")}',
+        "tests/workflows",
+    ),
 ]
 
 
