@@ -194,6 +194,18 @@ def sign_in_cost(db: ForgeDB, raw: psycopg.Connection[Any], n: int, rounds: int)
     return {"calls": rows, "steps (sync, CPU µs)": steps}
 
 
+def _session_row(raw: psycopg.Connection[Any], user_id: int) -> str:
+    """A session of ``user_id`` written directly (no sign-in); its token."""
+    token = secrets.token_urlsafe(32)
+    raw.execute(
+        "INSERT INTO auth_sessions (user_id, token_digest, expires_at, absolute_expires_at, "
+        "idle_timeout) VALUES (%s, %s, now() + interval '6 days', now() + interval '30 days', "
+        "interval '7 days')",
+        (user_id, hashlib.sha256(token.encode()).digest()),
+    )
+    return token
+
+
 def _checkout(db: ForgeDB) -> None:
     conn = pooling.getconn(db.pool, 10)
     db.pool.putconn(conn)
@@ -211,13 +223,7 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
         repo = db.repositories.create(owner_id=owner.id, name="cost")
         db.issues.labels.create(repo.id, actor_id=owner.id, name="bug")
         issue = db.issues.create(repo.id, actor_id=owner.id, title="cost", labels=["bug"])
-        token = secrets.token_urlsafe(32)
-        raw.execute(
-            "INSERT INTO auth_sessions (user_id, token_digest, expires_at, absolute_expires_at, "
-            "idle_timeout) VALUES (%s, %s, now() + interval '6 days', now() + interval '30 days', "
-            "interval '7 days')",
-            (owner.id, hashlib.sha256(token.encode()).digest()),
-        )
+        token = _session_row(raw, owner.id)
         # A page of 50 with two labels each: what building models costs per row.
         db.issues.labels.create(repo.id, actor_id=owner.id, name="docs")
         for n in range(60):
