@@ -24,7 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -307,6 +308,41 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
         db.close()
 
 
+@contextmanager
+def scratch_database(server: str | None, what: str) -> Iterator[tuple[str, str | None]]:
+    """A fresh migrated database on ``server`` (a fresh embedded PostgreSQL if ``None``):
+    its URL and the server's version; dropped (and the embedded server stopped) after."""
+    with tempfile.TemporaryDirectory(prefix=f"forge-{what}-", dir="/tmp") as scratch:
+        server_url = server or embedded.ensure_server(Path(scratch) / "pg").url
+        name = f"forge_{what}_{os.getpid()}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+            version = admin.execute("SHOW server_version").fetchone()
+        try:
+            url = with_dbname(server_url, name)
+            migrations.migrate(url)
+            yield url, version[0] if version else None
+        finally:
+            with psycopg.connect(server_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if not server:
+                embedded.stop_server(Path(scratch) / "pg")
+
+
+def save(output: Path, label: str, about: dict[str, Any], report: dict[str, Any]) -> None:
+    """Keep ``report`` under ``label`` in the results file ``output`` (other labels stay)."""
+    saved = json.loads(output.read_text()) if output.exists() else {}
+    saved[label] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **about,
+        "psycopg": psycopg.__version__,
+        "load_average_after": os.getloadavg(),
+        "results": report,
+    }
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print, and save under ``--label`` in the results file (kept across runs)."""
     parser = argparse.ArgumentParser(prog="python -m bench.call_cost", description=__doc__)
@@ -319,32 +355,9 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS / "2026-12-01-call-cost.json", help="results file"
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="forge-cost-", dir="/tmp") as scratch:
-        server_url = args.url or embedded.ensure_server(Path(scratch) / "pg").url
-        name = f"forge_cost_{os.getpid()}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-            version = admin.execute("SHOW server_version").fetchone()
-        try:
-            url = with_dbname(server_url, name)
-            migrations.migrate(url)
-            report = run(url, args.iterations, args.rounds, not args.no_sign_in)
-        finally:
-            with psycopg.connect(server_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if not args.url:
-                embedded.stop_server(Path(scratch) / "pg")
-    saved = json.loads(args.output.read_text()) if args.output.exists() else {}
-    saved[args.label] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "server": version[0] if version else None,
-        "psycopg": psycopg.__version__,
-        "iterations": args.iterations,
-        "load_average_after": os.getloadavg(),
-        "results": report,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n")
+    with scratch_database(args.url, "cost") as (url, version):
+        report = run(url, args.iterations, args.rounds, not args.no_sign_in)
+    save(args.output, args.label, {"server": version, "iterations": args.iterations}, report)
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
     print()
     return 0

@@ -29,18 +29,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from forge_db import ForgeDB, embedded, migrations
+from forge_db import ForgeDB
 from forge_db.auth import Auth
-from forge_db.config import with_dbname
 from forge_db.issues import Issues
 
-from .call_cost import _session_row
+from .call_cost import _session_row, save, scratch_database
 from .run import RESULTS
 
 FREQUENCY = 2999
@@ -232,32 +230,12 @@ def main(argv: list[str] | None = None) -> int:
         "--output", type=Path, default=RESULTS / "2026-12-01-call-profile.json", help="results file"
     )
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="forge-profile-", dir="/tmp") as scratch:
-        server_url = args.url or embedded.ensure_server(Path(scratch) / "pg").url
-        name = f"forge_profile_{os.getpid()}"
-        with psycopg.connect(server_url, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-            version = admin.execute("SHOW server_version").fetchone()
-        try:
-            url = with_dbname(server_url, name)
-            migrations.migrate(url)
-            report = run(url, args.calls, args.rounds, Path(scratch))
-        finally:
-            with psycopg.connect(server_url, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if not args.url:
-                embedded.stop_server(Path(scratch) / "pg")
-    saved = json.loads(args.output.read_text()) if args.output.exists() else {}
-    saved[args.label] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "server": version[0] if version else None,
-        "psycopg": psycopg.__version__,
-        "python": sys.version.split()[0],
-        "load_average_after": os.getloadavg(),
-        "results": report,
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n")
+    with (
+        tempfile.TemporaryDirectory(prefix="forge-perf-", dir="/tmp") as scratch,
+        scratch_database(args.url, "profile") as (url, version),
+    ):
+        report = run(url, args.calls, args.rounds, Path(scratch))
+    save(args.output, args.label, {"server": version, "python": sys.version.split()[0]}, report)
     json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
     print()
     return 0
