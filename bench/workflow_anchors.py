@@ -15,6 +15,9 @@ jobs with 8 consumers, in interleaved rounds:
 - pgbench (the embedded server's binary, ``-M prepared``, 8 clients): forge_db's own claim and
   finish statements, the claimed ids and tokens carried to the finish by ``\\gset``.
 
+Each throughput row also records the WAL the cluster wrote per job while it ran
+(``pg_stat_wal``): what a claim and its finish write, against the one-table pattern.
+
 Latency: one runner claims and finishes 200 steps with 1,000 and with 100,000 pending, median
 per claim, in interleaved rounds; the claim statement's planning and execution time at each
 depth come from ``EXPLAIN (ANALYZE, BUFFERS)``, rolled back.
@@ -72,11 +75,28 @@ _RAW_CLAIM = """
 _RAW_DONE = "UPDATE raw_jobs SET state = 'done', done_at = now() WHERE id = ANY (%s)"
 
 
-def _timed(run: Callable[[], int]) -> dict[str, Any]:
+def _wal(url: str) -> tuple[int, int]:
+    """The cluster's WAL records and bytes so far (``pg_stat_wal``)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT wal_records, wal_bytes FROM pg_stat_wal").fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def _timed(url: str, run: Callable[[], int]) -> dict[str, Any]:
+    """Jobs per second of ``run``, and the WAL the whole cluster wrote meanwhile per job (on a
+    calm machine, what this system writes for a job: the fill is outside)."""
+    wal = _wal(url)
     started = time.perf_counter()
     done = run()
     elapsed = time.perf_counter() - started
-    return {"jobs": done, "seconds": elapsed, "per_second": done / elapsed}
+    records, size = (after - before for after, before in zip(_wal(url), wal, strict=True))
+    return {
+        "jobs": done,
+        "seconds": elapsed,
+        "per_second": done / elapsed,
+        "wal_records_per_job": round(records / max(done, 1), 1),
+        "wal_bytes_per_job": round(size / max(done, 1)),
+    }
 
 
 def _raw_fill(conn: Conn, jobs: int) -> None:
@@ -153,7 +173,7 @@ async def _pgqueuer_drain(url: str, batch: int) -> int:
 
 def _pgqueuer(url: str, jobs: int, batch: int) -> dict[str, Any]:
     asyncio.run(_pgqueuer_fill(url, jobs))
-    return _timed(lambda: asyncio.run(_pgqueuer_drain(url, batch)))
+    return _timed(url, lambda: asyncio.run(_pgqueuer_drain(url, batch)))
 
 
 def _procrastinate_app(url: str) -> Any:
@@ -193,7 +213,7 @@ async def _procrastinate_drain(url: str) -> int:
 
 def _procrastinate(url: str, jobs: int) -> dict[str, Any]:
     asyncio.run(_procrastinate_fill(url, jobs))
-    return _timed(lambda: asyncio.run(_procrastinate_drain(url)))
+    return _timed(url, lambda: asyncio.run(_procrastinate_drain(url)))
 
 
 def _pgbench_script(db: ForgeDB, url: str, r: RegisteredRunner, batch: int) -> str:
@@ -258,7 +278,7 @@ def throughput(
         def run() -> dict[str, Any]:
             conn.execute("DELETE FROM workflow_runs")
             _fill(conn, repository_id, jobs)
-            return _timed(lambda: _drain(url, runners, work, False))
+            return _timed(url, lambda: _drain(url, runners, work, False))
 
         return run
 
@@ -266,7 +286,7 @@ def throughput(
         def run() -> dict[str, Any]:
             conn.execute("DELETE FROM workflow_runs")
             _fill(conn, repository_id, jobs)
-            row = _timed(lambda: _pgbench(url, scripts[batch], jobs, batch))
+            row = _timed(url, lambda: _pgbench(url, scripts[batch], jobs, batch))
             row["jobs"] = _succeeded(conn)
             row["per_second"] = row["jobs"] / row["seconds"]
             return row
@@ -276,7 +296,7 @@ def throughput(
     def raw(batch: int) -> Callable[[], dict[str, Any]]:
         def run() -> dict[str, Any]:
             _raw_fill(conn, jobs)
-            return _timed(lambda: _raw(url, batch))
+            return _timed(url, lambda: _raw(url, batch))
 
         return run
 
@@ -303,6 +323,7 @@ def throughput(
             "name": name,
             "jobs": jobs,
             "per_second_median": statistics.median(r["per_second"] for r in rows),
+            "wal_bytes_per_job_median": statistics.median(r["wal_bytes_per_job"] for r in rows),
             "rounds": rows,
         }
         for name, rows in results.items()
@@ -430,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--only", choices=["throughput", "latency", "logs"], action="append")
-    parser.add_argument("--out", default=str(RESULTS / "2026-12-01-workflows-2.json"))
+    parser.add_argument("--out", default=str(RESULTS / "2026-12-01-workflows-3.json"))
     args = parser.parse_args(argv)
     parts = args.only or ["throughput", "latency", "logs"]
     name = f"bench_anchors_{uuid.uuid4().hex[:8]}"
