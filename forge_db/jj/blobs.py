@@ -57,12 +57,14 @@ _DIRECT: Final = "COPY blobs (hash, content) FROM STDIN (FORMAT BINARY)"
 # (then the COPY waits for it on the primary key: it commits, and the COPY fails; it aborts,
 # and its link goes with it). A collector removing blob h holds it FOR UPDATE, which no link
 # insert passes, and removes it only when no link is left. So each hash here is linked for the
-# first time, and ``created`` (every blob of the put is new) is the number of links.
+# first time, and ``created`` (every blob of the put is new) is the number of links. The hashes
+# go in binary (``%(hashes)b``): psycopg's text form of a bytea[] escapes every byte, 7 ms for
+# 1,000 hashes against 0.2 ms.
 _LINK_NEW: Final = f"""
     WITH guard AS ({guard("write")}),
     linked AS (
         INSERT INTO repository_blobs (repository_id, hash)
-        SELECT guard.id, k.hash FROM guard CROSS JOIN unnest(%(hashes)s::bytea[]) AS k (hash)
+        SELECT guard.id, k.hash FROM guard CROSS JOIN unnest(%(hashes)b::bytea[]) AS k (hash)
         RETURNING 1
     )
     SELECT (SELECT count(*) FROM linked) AS created, (SELECT count(*) FROM linked) AS linked
