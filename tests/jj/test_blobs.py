@@ -117,6 +117,20 @@ def test_a_put_of_new_blobs_copies_them_straight_into_blobs(
     )
 
 
+def test_a_put_sends_its_rows_in_hash_order(db: ForgeDB, world: World) -> None:
+    """Both paths insert in hash order, whatever order the contents came in: that order is what
+    keeps concurrent puts from deadlocking (a race shows it only now and then)."""
+    contents = [secrets.token_bytes(64) for _ in range(50)]
+    query = db.jj.put_blobs.query(world.repo.id, contents, actor_id=world.writer.id)
+    assert query.copy is not None
+    assert query.copy.direct is not None
+    assert isinstance(query.copy.rows, list)
+    keys = [row[0] for row in query.copy.rows]
+    assert keys == sorted(hashlib.sha256(c).digest() for c in contents)
+    assert isinstance(query.copy.direct.params, dict)
+    assert query.copy.direct.params["hashes"] == keys
+
+
 def test_a_put_holding_an_existing_blob_falls_back_to_staging(
     db: ForgeDB, world: World, conn: Conn
 ) -> None:
