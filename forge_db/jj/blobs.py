@@ -52,12 +52,14 @@ _DIRECT: Final = "COPY blobs (hash, content) FROM STDIN (FORMAT BINARY)"
 # the COPY just inserted, so the insert has no ON CONFLICT. A link (r, h) references blobs (h)
 # by a foreign key that is not deferrable and restricts deletes: while any link of h exists,
 # committed or written by this transaction, blob h exists too and the COPY of h fails on the
-# primary key. A link another open transaction is inserting passed (or waits in) its key check,
-# which found blob h committed (then the COPY fails again) or inserted by that same transaction
-# (then the COPY waits for it on the primary key: it commits, and the COPY fails; it aborts,
-# and its link goes with it). A collector removing blob h holds it FOR UPDATE, which no link
-# insert passes, and removes it only when no link is left. So each hash here is linked for the
-# first time, and ``created`` (every blob of the put is new) is the number of links. The hashes
+# primary key. A link another open transaction inserts is checked at the end of its statement,
+# and the check finds blob h committed (then the COPY fails again), or inserted by that same
+# transaction (then the COPY waits for it on the primary key: it commits, and the COPY fails;
+# it aborts, and its link goes with it), or no blob h it can see (this COPY's is not): that
+# check fails, and the insert here, waiting for it on the link's key, goes on once it aborted.
+# A collector removing blob h holds it FOR UPDATE, which no key check passes, and removes it
+# only when no link is left. So each hash here is linked for the first time, and ``created``
+# (every blob of the put is new) is the number of links. The hashes
 # go in binary (``%(hashes)b``): psycopg's text form of a bytea[] escapes every byte, 7 ms for
 # 1,000 hashes against 0.2 ms.
 _LINK_NEW: Final = f"""
