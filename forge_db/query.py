@@ -23,7 +23,15 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import (
@@ -56,6 +64,7 @@ __all__ = [
     "AsyncRunner",
     "Bound",
     "Copy",
+    "Direct",
     "Namespace",
     "Query",
     "Result",
@@ -142,6 +151,26 @@ def compact(sql: str) -> str:
     return "".join(out).strip()
 
 
+class Direct:
+    """The optimistic path of a :class:`Copy`: rows ``COPY``'d straight into the real table.
+
+    ``statement`` is the ``COPY <table> ... FROM STDIN (FORMAT BINARY)`` of the same rows (and
+    the same column types) into the table itself; ``follow`` is the statement run after it, with
+    its own ``params``, and must return what the query's own statement returns (one shape reads
+    either). The runner tries this path first, inside a savepoint: a unique violation from the
+    ``COPY`` (a row already there, or put by a concurrent writer) rolls back to the savepoint,
+    and the staged path runs as if the direct one had never been tried. An error of ``follow``
+    is the operation's error.
+    """
+
+    __slots__ = ("follow", "params", "statement")
+
+    def __init__(self, statement: LiteralString, follow: SQL, params: Params) -> None:
+        self.statement = compact(statement)
+        self.follow: SQL = compact(follow) if isinstance(follow, str) else follow
+        self.params = params
+
+
 class Copy:
     """Rows for a bulk statement: sent with ``COPY`` into a temporary table the statement reads.
 
@@ -151,9 +180,12 @@ class Copy:
     own statement in one transaction (a savepoint inside a caller's), so the operation stays
     atomic; the statement consumes the staged rows (``DELETE ... RETURNING``), so a second call
     in the same transaction starts from an empty table.
+
+    ``direct``, when given, is tried first (:class:`Direct`); the rows may then be sent twice,
+    so they are kept as a list.
     """
 
-    __slots__ = ("rows", "setup", "statement", "types")
+    __slots__ = ("direct", "rows", "setup", "statement", "types")
 
     def __init__(
         self,
@@ -161,11 +193,14 @@ class Copy:
         statement: LiteralString,
         types: Sequence[str],
         rows: Iterable[Sequence[Any]],
+        *,
+        direct: Direct | None = None,
     ) -> None:
         self.setup = compact(setup)
         self.statement = compact(statement)
         self.types = tuple(types)
-        self.rows = rows
+        self.rows = rows if direct is None or isinstance(rows, list) else list(rows)
+        self.direct = direct
 
 
 class Query(Generic[T]):
@@ -379,18 +414,98 @@ async def _function_exists_async(
     return bool(row and row[0])
 
 
+class _Run:
+    """A step of a bulk operation: run ``sql`` with ``params``; the reply is its result."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: SQL, params: Params | None = None) -> None:
+        self.sql = sql
+        self.params = params
+
+
+class _Send:
+    """A step of a bulk operation: ``COPY`` ``rows`` by ``statement``; the reply, its count."""
+
+    __slots__ = ("rows", "statement", "types")
+
+    def __init__(
+        self, statement: LiteralString, types: tuple[str, ...], rows: Iterable[Sequence[Any]]
+    ) -> None:
+        self.statement = statement
+        self.types = types
+        self.rows = rows
+
+
+_Step: TypeAlias = _Run | _Send
+_SAVEPOINT: Final = "SAVEPOINT forge_db_direct_copy"
+_ROLLBACK_TO: Final = "ROLLBACK TO SAVEPOINT forge_db_direct_copy"
+_RELEASE: Final = "RELEASE SAVEPOINT forge_db_direct_copy"
+
+
+def _bulk_steps(query: Query[Any], copy: Copy) -> Generator[_Step, Result, Result]:
+    """What a bulk operation sends, step by step, inside its transaction: the one definition.
+
+    The sync and the async runner drive it alike: each step they are given they run, and they
+    send back its result, or throw in the driver error it raised; what it returns is the
+    operation's result. The direct path runs in a savepoint so that its unique violation (only
+    the ``COPY``'s: the follow statement's errors are the operation's) costs nothing but the
+    rows sent again: after the rollback to the savepoint the staged path starts from the state
+    the direct one found. The savepoint is left in place after that rollback; the enclosing
+    transaction (or the caller's savepoint) ends it.
+    """
+    direct = copy.direct
+    if direct is not None:
+        yield _Run(_SAVEPOINT)
+        try:
+            yield _Send(direct.statement, copy.types, copy.rows)
+        except psycopg.errors.UniqueViolation:
+            yield _Run(_ROLLBACK_TO)
+        else:
+            result = yield _Run(direct.follow, direct.params)
+            yield _Run(_RELEASE)
+            return result
+    yield _Run(copy.setup)
+    yield _Send(copy.statement, copy.types, copy.rows)
+    return (yield _Run(query.sql, query.params))
+
+
+def _resume(
+    steps: Generator[_Step, Result, Result], outcome: Result | psycopg.Error
+) -> _Step | Result:
+    """The step after ``outcome`` (the last step's result, or its error), or the final result."""
+    try:
+        if isinstance(outcome, psycopg.Error):
+            return steps.throw(outcome)
+        return steps.send(outcome)
+    except StopIteration as done:
+        result: Result = done.value
+        return result
+
+
 def _copy_then_run_sync(conn: psycopg.Connection[Any], query: Query[Any], copy: Copy) -> Result:
     with conn.transaction():
         cursor = conn.cursor()
-        cursor.execute(copy.setup)
-        with cursor.copy(copy.statement) as stream:
-            stream.set_types(copy.types)
-            for row in copy.rows:
-                stream.write_row(row)
-        cursor.execute(query.sql, query.params)
-        columns = _columns(cursor, query.sql)
-        rows = cursor.fetchall() if columns is not None else []
-        return Result(rows, columns or (), cursor.rowcount)
+        steps = _bulk_steps(query, copy)
+        step: _Step | Result = next(steps)
+        while not isinstance(step, Result):
+            outcome: Result | psycopg.Error
+            try:
+                if isinstance(step, _Send):
+                    with cursor.copy(step.statement) as stream:
+                        stream.set_types(step.types)
+                        for row in step.rows:
+                            stream.write_row(row)
+                    outcome = Result([], (), cursor.rowcount)
+                else:
+                    cursor.execute(step.sql, step.params)
+                    columns = _columns(cursor, step.sql)
+                    rows = cursor.fetchall() if columns is not None else []
+                    outcome = Result(rows, columns or (), cursor.rowcount)
+            except psycopg.Error as exc:
+                outcome = exc
+            step = _resume(steps, outcome)
+        return step
 
 
 async def _copy_then_run_async(
@@ -398,15 +513,26 @@ async def _copy_then_run_async(
 ) -> Result:
     async with conn.transaction():
         cursor = conn.cursor()
-        await cursor.execute(copy.setup)
-        async with cursor.copy(copy.statement) as stream:
-            stream.set_types(copy.types)
-            for row in copy.rows:
-                await stream.write_row(row)
-        await cursor.execute(query.sql, query.params)
-        columns = _columns(cursor, query.sql)
-        rows = await cursor.fetchall() if columns is not None else []
-        return Result(rows, columns or (), cursor.rowcount)
+        steps = _bulk_steps(query, copy)
+        step: _Step | Result = next(steps)
+        while not isinstance(step, Result):
+            outcome: Result | psycopg.Error
+            try:
+                if isinstance(step, _Send):
+                    async with cursor.copy(step.statement) as stream:
+                        stream.set_types(step.types)
+                        for row in step.rows:
+                            await stream.write_row(row)
+                    outcome = Result([], (), cursor.rowcount)
+                else:
+                    await cursor.execute(step.sql, step.params)
+                    columns = _columns(cursor, step.sql)
+                    rows = await cursor.fetchall() if columns is not None else []
+                    outcome = Result(rows, columns or (), cursor.rowcount)
+            except psycopg.Error as exc:
+                outcome = exc
+            step = _resume(steps, outcome)
+        return step
 
 
 def execute_sync(

@@ -182,6 +182,28 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "tests/jj/test_blobs.py -k only_what",
     ),
     (
+        "bulk COPY fallback without rolling back to the savepoint",
+        "forge_db/query.py",
+        "        except psycopg.errors.UniqueViolation:\n            yield _Run(_ROLLBACK_TO)\n",
+        "        except psycopg.errors.UniqueViolation:\n            pass\n",
+        "tests/jj/test_blobs.py tests/test_query.py",
+    ),
+    (
+        "bulk COPY never falls back: the direct path used for existing rows",
+        "forge_db/query.py",
+        "        except psycopg.errors.UniqueViolation:\n",
+        "        except psycopg.errors.CheckViolation:\n",
+        "tests/jj/test_blobs.py tests/test_query.py",
+    ),
+    (
+        "put_blobs copies in the order given, not by hash",
+        "forge_db/jj/blobs.py",
+        "rows = sorted(dict(zip(digests, contents, strict=True)).items())",
+        "rows = list(dict(zip(digests, contents, strict=True)).items())",
+        "tests/jj/test_blobs.py::test_a_put_sends_its_rows_in_hash_order"
+        " tests/jj/test_blobs.py::test_eight_threads_putting_overlapping_sets_store_each_blob_once",
+    ),
+    (
         "jj workspace lock not exclusive",
         "forge_db/jj/locks.py",
         "l.holder, l.fencing_token, l.expires_at, l.acquired",

@@ -10,17 +10,22 @@ from typing import Annotated, Any
 import psycopg
 import pytest
 
-from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, NotFound
+from forge_db import AlreadyExists, AsyncForgeDB, ForgeDB, InvalidInput, NotFound
 from forge_db.inputs import Bounded, Id
 from forge_db.meta import AppliedMigration, Meta
 from forge_db.migrations import migrations_dir
 from forge_db.query import (
     AsyncRunner,
+    Copy,
+    Direct,
     Query,
     R,
     Result,
+    Shape,
     alias,
     aliases,
+    execute_async,
+    execute_sync,
     many,
     one,
     operations,
@@ -290,3 +295,90 @@ def test_an_alias_is_the_very_operation_of_the_child(db: ForgeDB) -> None:
     with pytest.raises(InvalidInput) as info:
         parent.echo(13)
     assert info.value.field == "value"
+
+
+# --- the direct path of a bulk statement -------------------------------------------------------
+
+_KEYS_TABLE = "CREATE TABLE scratch_keys (k int PRIMARY KEY, v text NOT NULL)"
+_KEYS_SETUP = "CREATE TEMP TABLE IF NOT EXISTS scratch_stage (k int, v text) ON COMMIT DROP"
+_KEYS_STAGED = """
+    WITH staged AS (DELETE FROM pg_temp.scratch_stage RETURNING k, v),
+    inserted AS (
+        INSERT INTO scratch_keys SELECT k, v FROM staged ORDER BY k
+        ON CONFLICT (k) DO NOTHING RETURNING 1
+    )
+    SELECT 'staged' AS path, (SELECT count(*) FROM inserted) AS inserted
+"""
+
+
+def _keys(rows: list[tuple[int, str]], follow: str = "") -> Query[tuple[str, int]]:
+    """Rows for ``scratch_keys``: straight in when every key is new, else through staging."""
+    return Query(
+        _KEYS_STAGED,
+        (),
+        Shape(lambda r: (r.rows[0][0], r.rows[0][1]), {"path": str, "inserted": int}),
+        copy=Copy(
+            _KEYS_SETUP,
+            "COPY pg_temp.scratch_stage (k, v) FROM STDIN (FORMAT BINARY)",
+            ("int4", "text"),
+            iter(rows),  # a one-pass iterable: the fallback must still have the rows
+            direct=Direct(
+                "COPY scratch_keys (k, v) FROM STDIN (FORMAT BINARY)",
+                follow or "SELECT 'direct' AS path, %(n)s::bigint AS inserted",
+                {"n": len(rows)},
+            ),
+        ),
+    )
+
+
+def test_a_bulk_statement_goes_direct_unless_a_row_exists(conn: psycopg.Connection) -> None:
+    conn.execute(_KEYS_TABLE)
+    assert execute_sync(conn, _keys([(1, "a"), (2, "b")]), deadline=30) == ("direct", 2)
+    assert execute_sync(conn, _keys([(3, "c"), (2, "x"), (4, "d")]), deadline=30) == (
+        "staged",
+        2,
+    )
+    # Inside a caller's transaction the fallback rolls back only its own savepoint.
+    with conn.transaction():
+        conn.execute("INSERT INTO scratch_keys VALUES (10, 'j')")
+        assert execute_sync(conn, _keys([(5, "e"), (1, "y")])) == ("staged", 1)
+        assert execute_sync(conn, _keys([(6, "f")])) == ("direct", 1)
+    rows = conn.execute("SELECT k, v FROM scratch_keys ORDER BY k").fetchall()
+    assert rows == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e"), (6, "f"), (10, "j")]
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+def test_an_error_after_the_direct_copy_is_the_operations_error(
+    conn: psycopg.Connection,
+) -> None:
+    """Only the direct ``COPY``'s unique violation takes the fallback: the follow statement's
+    own is raised (and the rows of the direct ``COPY`` go with the rolled-back transaction)."""
+    conn.execute(_KEYS_TABLE)
+    conn.execute("INSERT INTO scratch_keys VALUES (1, 'a')")
+    # n = 1, the key already there.
+    duplicate = "INSERT INTO scratch_keys VALUES (%(n)s, 'z') RETURNING 'direct' AS path, k"
+    with pytest.raises(AlreadyExists):
+        execute_sync(conn, _keys([(2, "b")], follow=duplicate))
+    assert conn.execute("SELECT count(*) FROM scratch_keys").fetchone() == (1,)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
+@pytest.mark.anyio
+async def test_async_bulk_statement_goes_direct_unless_a_row_exists(
+    database_url: str, conn: psycopg.Connection
+) -> None:
+    conn.execute(_KEYS_TABLE)
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as aconn:
+        assert await execute_async(aconn, _keys([(1, "a"), (2, "b")]), deadline=30) == (
+            "direct",
+            2,
+        )
+        assert await execute_async(aconn, _keys([(2, "x"), (3, "c")]), deadline=30) == (
+            "staged",
+            1,
+        )
+        async with aconn.transaction():
+            assert await execute_async(aconn, _keys([(1, "y"), (4, "d")])) == ("staged", 1)
+            assert await execute_async(aconn, _keys([(5, "e")])) == ("direct", 1)
+    rows = conn.execute("SELECT k, v FROM scratch_keys ORDER BY k").fetchall()
+    assert rows == [(1, "a"), (2, "b"), (3, "c"), (4, "d"), (5, "e")]

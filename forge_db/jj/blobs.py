@@ -10,6 +10,16 @@ Putting locks every blob that already exists (``FOR KEY SHARE``) before linking 
 collector takes its candidates with ``FOR UPDATE SKIP LOCKED``: a blob being put is skipped, and
 one the collector took first is stored again by the put. A blob put within ``min_age`` of a
 collection is never collected, so put, then reference (in one transaction or within that age).
+
+A push negotiates with ``missing`` first, so a put of many normally carries only new blobs; it
+takes the direct path first: its rows, sorted by hash, go by ``COPY`` straight into ``blobs``,
+then one statement checks the write role and links them. A blob that already exists (or that a
+concurrent put inserted) fails that ``COPY`` with a unique violation; the runner rolls back to
+the savepoint it opened and takes the staged path above, which locks what exists. The direct
+path needs no lock: what it inserted no other transaction sees, the collector included, until it
+commits, and it commits with the links. Two direct puts insert in one order (by hash), so one
+waits for the other at the first blob both hold, and never the other way round: no deadlock,
+with each other or with the staged path, which inserts in the same order.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ from typing import Final
 
 from ..access import gate, guard, readable
 from ..inputs import Duration, Id
-from ..query import Copy, Namespace, Query, R, Result, Shape, one, read, scalars, write
+from ..query import Copy, Direct, Namespace, Query, R, Result, Shape, one, read, scalars, write
 from .ids import Batch, BlobContent, BlobContents, BlobHash, BlobHashes
 from .models import Blob, BlobsStored, GarbageCollected
 
@@ -35,6 +45,33 @@ _SETUP: Final = (
 )
 _COPY: Final = f"COPY {_STAGE} (hash, content) FROM STDIN (FORMAT BINARY)"
 _TYPES: Final = ("bytea", "bytea")
+_DIRECT: Final = "COPY blobs (hash, content) FROM STDIN (FORMAT BINARY)"
+# The direct path's statement, after its COPY inserted every blob of the put: the write guard
+# (which raises for a stranger, a reader, an archived repository: the operation's transaction,
+# the blobs included, then rolls back), and a link for each. No link can exist yet for a blob
+# the COPY just inserted, so the insert has no ON CONFLICT. A link (r, h) references blobs (h)
+# by a foreign key that is not deferrable and restricts deletes: while any link of h exists,
+# committed or written by this transaction, blob h exists too and the COPY of h fails on the
+# primary key. A link another open transaction inserts is checked at the end of its statement,
+# and the check finds blob h committed (then the COPY fails again), or inserted by that same
+# transaction (then the COPY waits for it on the primary key: it commits, and the COPY fails;
+# it aborts, and its link goes with it), or no blob h it can see (this COPY's is not): that
+# check fails, and the insert here, waiting for it on the link's key, goes on once it aborted.
+# A collector removing blob h holds it FOR UPDATE, which no key check passes, and removes it
+# only when no link is left. So each hash here is linked for the first time, and ``created``
+# (every blob of the put is new) is the number of links. The hashes
+# go in binary (``%(hashes)b``): psycopg's text form of a bytea[] escapes every byte, 7 ms for
+# 1,000 hashes against 0.2 ms.
+_LINK_NEW: Final = f"""
+    WITH guard AS ({guard("write")}),
+    linked AS (
+        INSERT INTO repository_blobs (repository_id, hash)
+        SELECT guard.id, k.hash FROM guard CROSS JOIN unnest(%(hashes)b::bytea[]) AS k (hash)
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM linked) AS created, (SELECT count(*) FROM linked) AS linked
+    WHERE {gate()}
+"""
 _DEFAULT_MIN_AGE: Final = timedelta(hours=1)
 
 
@@ -113,7 +150,9 @@ class Blobs(Namespace[R]):
     ) -> Query[BlobsStored]:
         """Store many contents in one ``COPY``; their hashes in the order given."""
         digests = [hashlib.sha256(content).digest() for content in contents]
-        unique = dict(zip(digests, contents, strict=True))
+        # Sorted by hash: the order in which every put inserts (module docstring).
+        rows = sorted(dict(zip(digests, contents, strict=True)).items())
+        who = {"repository_id": repository_id, "actor_id": actor_id}
         return Query(
             f"""
             WITH guard AS ({guard("write")}),
@@ -122,9 +161,15 @@ class Blobs(Namespace[R]):
             staged AS (DELETE FROM {_STAGE} RETURNING hash),
             {_put("staged", _STAGE)}
             """,
-            {"repository_id": repository_id, "actor_id": actor_id},
+            who,
             _stored([d.hex() for d in digests]),
-            copy=Copy(_SETUP, _COPY, _TYPES, unique.items()),
+            copy=Copy(
+                _SETUP,
+                _COPY,
+                _TYPES,
+                rows,
+                direct=Direct(_DIRECT, _LINK_NEW, {**who, "hashes": [h for h, _ in rows]}),
+            ),
         )
 
     @read

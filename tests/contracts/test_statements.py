@@ -125,6 +125,37 @@ def test_every_operation_is_checked() -> None:
     assert len(OPERATIONS) > 100, sorted(OPERATIONS)
 
 
+def _mismatches(
+    where: str,
+    columns: list[tuple[str, int, int, int]],
+    query: Any,
+    nullable_columns: dict[tuple[int, int], bool],
+) -> list[str]:
+    """What is wrong between a statement's result columns and the shape that reads them."""
+    expected = query.shape.columns
+    if expected is None:
+        return []
+    names = [name for name, *_ in columns]
+    if set(expected) == {""}:
+        if len(columns) < 1:
+            return [f"{where}: returns no column"]
+        expected = {names[0]: expected[""]}
+    problems: list[str] = []
+    missing = set(expected) - set(names)
+    extra = set(names) - set(expected)
+    if missing or extra:
+        problems.append(f"{where}: columns missing {sorted(missing)}, unexpected {sorted(extra)}")
+    for name, oid, table, column in columns:
+        if name not in expected:
+            continue
+        annotation, nullable = _strip(expected[name])
+        if not _fits(annotation, oid):
+            problems.append(f"{where}: column {name} has type oid {oid}, model wants {annotation}")
+        if table and column and nullable_columns.get((table, column)) and not nullable:
+            problems.append(f"{where}: column {name} may be NULL in the schema, model field cannot")
+    return problems
+
+
 @pytest.mark.parametrize("path", sorted(OPERATIONS))
 def test_every_statement_prepares_and_returns_what_its_model_needs(
     path: str,
@@ -135,41 +166,21 @@ def test_every_statement_prepares_and_returns_what_its_model_needs(
     variants = 0
     for args, query in statement_variants(path):
         variants += 1
-        try:
-            # A bulk statement reads the temporary table its COPY fills: make it first.
-            with conn.transaction(force_rollback=True):
-                if query.copy is not None:
-                    conn.execute(query.copy.setup)
-                columns = _describe(conn, query.sql, query.params)
-        except AssertionError as exc:
-            problems.append(f"{args}: does not prepare: {exc}")
-            continue
-        expected = query.shape.columns
-        if expected is None:
-            continue
-        names = [name for name, *_ in columns]
-        if set(expected) == {""}:
-            if len(columns) < 1:
-                problems.append(f"{args}: returns no column")
+        # A bulk operation's direct path ends in a statement of its own, read by the same shape.
+        direct = query.copy.direct if query.copy is not None else None
+        statements = [("", query.sql, query.params)]
+        if direct is not None:
+            statements.append(("direct path: ", direct.follow, direct.params))
+        for label, sql, params in statements:
+            try:
+                # A bulk statement reads the temporary table its COPY fills: make it first.
+                with conn.transaction(force_rollback=True):
+                    if query.copy is not None:
+                        conn.execute(query.copy.setup)
+                    columns = _describe(conn, sql, params)
+            except AssertionError as exc:
+                problems.append(f"{label}{args}: does not prepare: {exc}")
                 continue
-            expected = {names[0]: expected[""]}
-        missing = set(expected) - set(names)
-        extra = set(names) - set(expected)
-        if missing or extra:
-            problems.append(
-                f"{args}: columns missing {sorted(missing)}, unexpected {sorted(extra)}"
-            )
-        for name, oid, table, column in columns:
-            if name not in expected:
-                continue
-            annotation, nullable = _strip(expected[name])
-            if not _fits(annotation, oid):
-                problems.append(
-                    f"{args}: column {name} has type oid {oid}, model wants {annotation}"
-                )
-            if table and column and nullable_columns.get((table, column)) and not nullable:
-                problems.append(
-                    f"{args}: column {name} may be NULL in the schema, model field cannot"
-                )
+            problems += _mismatches(f"{label}{args}", columns, query, nullable_columns)
     assert variants >= 1
     assert not problems, f"{path}:\n" + "\n".join(problems[:20])

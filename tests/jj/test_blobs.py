@@ -11,8 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from support import make_world
 
-from forge_db import ForgeDB, InvalidInput, NotFound, PermissionDenied
+from forge_db import AsyncForgeDB, Conflict, ForgeDB, InvalidInput, NotFound, PermissionDenied
 from forge_db.jj.ids import MAX_BLOB_BYTES
 
 from .conftest import World, commit
@@ -85,6 +86,151 @@ def test_sixteen_threads_putting_the_same_bytes_leave_one_row(
     assert _count(conn, "SELECT count(*) FROM blobs") == 2
     assert sum(created) == 2  # each of the two blobs was new exactly once
     assert _count(conn, "SELECT count(*) FROM repository_blobs") == 2
+
+
+# The staged path's temporary table lives until the transaction ends (ON COMMIT DROP): inside
+# one, it tells which path a put took. The direct path never creates it.
+_STAGED = "SELECT to_regclass('pg_temp.jj_blob_stage') IS NOT NULL"
+
+
+def _staged(tx_connection: Conn) -> bool:
+    row = tx_connection.execute(_STAGED).fetchone()
+    assert row is not None
+    return bool(row[0])
+
+
+def test_a_put_of_new_blobs_copies_them_straight_into_blobs(
+    db: ForgeDB, world: World, conn: Conn
+) -> None:
+    contents = [secrets.token_bytes(100) for _ in range(5)]
+    with db.transaction() as tx:
+        stored = tx.jj.put_blobs(world.repo.id, [*contents, contents[0]], actor_id=world.writer.id)
+        assert not _staged(tx.connection)
+    assert stored.created == 5
+    assert stored.hashes[-1] == stored.hashes[0]
+    assert _count(conn, "SELECT count(*) FROM blobs") == 5
+    assert (
+        _count(
+            conn, "SELECT count(*) FROM repository_blobs WHERE repository_id = %s", world.repo.id
+        )
+        == 5
+    )
+
+
+def test_a_put_sends_its_rows_in_hash_order(db: ForgeDB, world: World) -> None:
+    """Both paths insert in hash order, whatever order the contents came in: that order is what
+    keeps concurrent puts from deadlocking (a race shows it only now and then)."""
+    contents = [secrets.token_bytes(64) for _ in range(50)]
+    query = db.jj.put_blobs.query(world.repo.id, contents, actor_id=world.writer.id)
+    assert query.copy is not None
+    assert query.copy.direct is not None
+    assert isinstance(query.copy.rows, list)
+    keys = [row[0] for row in query.copy.rows]
+    assert keys == sorted(hashlib.sha256(c).digest() for c in contents)
+    assert isinstance(query.copy.direct.params, dict)
+    assert query.copy.direct.params["hashes"] == keys
+
+
+def test_a_put_holding_an_existing_blob_falls_back_to_staging(
+    db: ForgeDB, world: World, conn: Conn
+) -> None:
+    old = db.jj.put_blob(world.private.id, b"old", actor_id=world.owner.id).hashes[0]
+    conn.execute("UPDATE repository_blobs SET uploaded_at = now() - interval '1 day'")
+    fresh = [secrets.token_bytes(100) for _ in range(4)]
+    with db.transaction() as tx:
+        stored = tx.jj.put_blobs(world.private.id, [*fresh, b"old"], actor_id=world.owner.id)
+        assert _staged(tx.connection)
+        # The savepoint was rolled back and the transaction goes on: it sees one copy of each.
+        assert _count(tx.connection, "SELECT count(*) FROM blobs") == 5
+        again = tx.jj.put_blobs(world.repo.id, fresh[:2], actor_id=world.writer.id)
+    assert (stored.created, again.created) == (4, 0)
+    assert stored.hashes[-1] == old
+    assert _count(conn, "SELECT count(*) FROM blobs") == 5
+    assert _count(conn, "SELECT count(*) FROM repository_blobs") == 7
+    # The existing blob's link was put again: its age starts over.
+    assert (
+        _count(
+            conn,
+            "SELECT count(*) FROM repository_blobs WHERE uploaded_at > now() - interval '1 hour'",
+        )
+        == 7
+    )
+
+
+@pytest.mark.anyio
+async def test_async_put_takes_the_direct_path_then_falls_back(
+    adb: AsyncForgeDB, db: ForgeDB, conn: Conn
+) -> None:
+    world = make_world(db)
+    contents = [secrets.token_bytes(100) for _ in range(3)]
+    async with adb.transaction() as tx:
+        first = await tx.jj.put_blobs(world.repo.id, contents[:2], actor_id=world.writer.id)
+        direct = await (await tx.connection.execute(_STAGED)).fetchone()
+        second = await tx.jj.put_blobs(world.repo.id, contents, actor_id=world.writer.id)
+        staged = await (await tx.connection.execute(_STAGED)).fetchone()
+    assert (direct, staged) == ((False,), (True,))
+    assert (first.created, second.created) == (2, 1)
+    assert _count(conn, "SELECT count(*) FROM blobs") == 3
+    assert _count(conn, "SELECT count(*) FROM repository_blobs") == 3
+    with pytest.raises(NotFound):
+        await adb.jj.put_blobs(world.private.id, [b"not yours"], actor_id=world.stranger.id)
+    assert _count(conn, "SELECT count(*) FROM blobs") == 3
+
+
+def test_a_refused_direct_put_leaves_no_blob_and_no_link(
+    fdb: ForgeDB, world: World, conn: Conn
+) -> None:
+    contents = [secrets.token_bytes(100) for _ in range(3)]
+    with pytest.raises(NotFound):
+        fdb.jj.put_blobs(world.private.id, contents, actor_id=world.stranger.id)
+    with pytest.raises(PermissionDenied):
+        fdb.jj.put_blobs(world.repo.id, contents, actor_id=world.reader.id)
+    fdb.repositories.update(world.private.id, actor_id=world.owner.id, archived=True)
+    with pytest.raises(Conflict):
+        fdb.jj.put_blobs(world.private.id, contents, actor_id=world.owner.id)
+    # Refused inside a caller's transaction that goes on and commits: still nothing.
+    with fdb.transaction() as tx:
+        with pytest.raises(NotFound):
+            tx.jj.put_blobs(world.private.id, contents, actor_id=world.stranger.id)
+        tx.meta.server_version()
+    assert _count(conn, "SELECT count(*) FROM blobs") == 0
+    assert _count(conn, "SELECT count(*) FROM repository_blobs") == 0
+
+
+def test_eight_threads_putting_overlapping_sets_store_each_blob_once(
+    db: ForgeDB, world: World, conn: Conn
+) -> None:
+    """Each thread shares a third of its blobs with each neighbour (another repository) and with
+    each next-but-one (the same repository), each put in its own order: puts meet committed
+    blobs (the fallback) and blobs another put is inserting right now (the direct COPY waits for
+    it, then falls back), twice over."""
+    contents = [secrets.token_bytes(4096) for _ in range(1000)]
+    barrier = threading.Barrier(8)
+    places = ((world.repo.id, world.writer.id), (world.private.id, world.owner.id))
+
+    def put(n: int) -> int:
+        mine = contents[n * 100 : n * 100 + 300]
+        repository_id, actor_id = places[n % 2]
+        barrier.wait()
+        created = 0
+        for round_ in range(2):
+            ordered = mine[::-1] if (n + round_) % 2 else mine
+            created += db.jj.put_blobs(repository_id, ordered, actor_id=actor_id).created
+        return created
+
+    with ThreadPoolExecutor(8) as pool:
+        created = [f.result(timeout=120) for f in [pool.submit(put, n) for n in range(8)]]
+    assert sum(created) == 1000
+    assert _count(conn, "SELECT count(*) FROM blobs") == 1000
+    assert _count(conn, "SELECT count(DISTINCT content) FROM blobs") == 1000
+    for parity, (repository_id, _) in enumerate(places):
+        held = {h for n in range(parity, 8, 2) for h in range(n * 100, n * 100 + 300)}
+        expected = sorted(hashlib.sha256(contents[h]).digest() for h in held)
+        rows = conn.execute(
+            "SELECT hash FROM repository_blobs WHERE repository_id = %s ORDER BY hash",
+            (repository_id,),
+        ).fetchall()
+        assert [r[0] for r in rows] == expected
 
 
 def test_missing_blobs_names_what_the_repository_lacks_in_one_statement(
