@@ -44,8 +44,10 @@ from forge_db.ethereum import (
     parse_siwe_message,
     recover_signer,
 )
-from forge_db.issues import Issues
+from forge_db.issues import Issue, Issues
 from forge_db.query import Result, _columns
+from forge_db.repositories import Repository
+from forge_db.users import User
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -195,16 +197,23 @@ def sign_in_cost(db: ForgeDB, raw: psycopg.Connection[Any], n: int, rounds: int)
     return {"calls": rows, "steps (sync, CPU µs)": steps}
 
 
-def _session_row(raw: psycopg.Connection[Any], user_id: int) -> str:
-    """A session of ``user_id`` written directly (no sign-in); its token."""
+def world(
+    db: ForgeDB, raw: psycopg.Connection[Any], name: str
+) -> tuple[User, Repository, Issue, str]:
+    """An owner, a repository, an issue with a label, and a session of the owner written
+    directly (no sign-in) with its token: what the single-row workloads read."""
+    owner = db.users.create(username=f"{name}{os.getpid()}")
+    repo = db.repositories.create(owner_id=owner.id, name=name)
+    db.issues.labels.create(repo.id, actor_id=owner.id, name="bug")
+    issue = db.issues.create(repo.id, actor_id=owner.id, title=name, labels=["bug"])
     token = secrets.token_urlsafe(32)
     raw.execute(
         "INSERT INTO auth_sessions (user_id, token_digest, expires_at, absolute_expires_at, "
         "idle_timeout) VALUES (%s, %s, now() + interval '6 days', now() + interval '30 days', "
         "interval '7 days')",
-        (user_id, hashlib.sha256(token.encode()).digest()),
+        (owner.id, hashlib.sha256(token.encode()).digest()),
     )
-    return token
+    return owner, repo, issue, token
 
 
 def _checkout(db: ForgeDB) -> None:
@@ -220,11 +229,7 @@ def run(url: str, iterations: int, rounds: int, sign_in: bool = True) -> dict[st
     adb = loop.run_until_complete(AsyncForgeDB.connect(url, min_size=1, max_size=4))
     araw = loop.run_until_complete(psycopg.AsyncConnection.connect(url, autocommit=True))
     try:
-        owner = db.users.create(username=f"cost{os.getpid()}")
-        repo = db.repositories.create(owner_id=owner.id, name="cost")
-        db.issues.labels.create(repo.id, actor_id=owner.id, name="bug")
-        issue = db.issues.create(repo.id, actor_id=owner.id, title="cost", labels=["bug"])
-        token = _session_row(raw, owner.id)
+        owner, repo, issue, token = world(db, raw, "cost")
         # A page of 50 with two labels each: what building models costs per row.
         db.issues.labels.create(repo.id, actor_id=owner.id, name="docs")
         for n in range(60):

@@ -38,7 +38,7 @@ from forge_db import ForgeDB
 from forge_db.auth import Auth
 from forge_db.issues import Issues
 
-from .call_cost import _session_row, save, scratch_database
+from .call_cost import save, scratch_database, world
 from .run import RESULTS
 
 FREQUENCY = 2999
@@ -169,11 +169,7 @@ def run(url: str, calls: int, rounds: int, scratch: Path) -> dict[str, Any]:
     db = ForgeDB.connect(url, min_size=1, max_size=4)
     raw = psycopg.connect(url, autocommit=True)
     try:
-        owner = db.users.create(username=f"profile{os.getpid()}")
-        repo = db.repositories.create(owner_id=owner.id, name="profile")
-        db.issues.labels.create(repo.id, actor_id=owner.id, name="bug")
-        issue = db.issues.create(repo.id, actor_id=owner.id, title="profile", labels=["bug"])
-        token = _session_row(raw, owner.id)
+        _, repo, issue, token = world(db, raw, "profile")
         workloads: dict[str, tuple[Callable[[], Any], Any]] = {
             "get issue (a read)": (
                 lambda: db.issues.get(repo.id, issue.number),
