@@ -135,7 +135,7 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     (
         "a replica read that lost its connection surfaces",
         "forge_db/replicas.py",
-        "    return bool(conn.broken or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))",
+        "    return bool(conn.closed or isinstance(exc.__cause__, _RETRY_ON_PRIMARY))",
         "    return isinstance(exc.__cause__, _RETRY_ON_PRIMARY)",
         "tests/test_replicas.py",
     ),
