@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -120,6 +121,21 @@ def test_sixteen_workers_three_bookmarks_one_running_batch_each_and_everything_l
     assert states == [("landed", total)]
 
 
+def _wait_for_lock_waiters(url: str, count: int, within: float = 60.0) -> None:
+    """Return once ``count`` sessions of this database wait for a lock; fail after ``within``."""
+    deadline = time.monotonic() + within
+    with psycopg.connect(url, autocommit=True) as conn:
+        while True:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ).fetchone()
+            if row is not None and row[0] >= count:
+                return
+            assert time.monotonic() < deadline, f"only {row} sessions wait for a lock"
+            time.sleep(0.02)
+
+
 def test_eight_concurrent_submits_of_one_change_give_one_request_and_one_number(
     db: ForgeDB, database_url: str
 ) -> None:
@@ -143,7 +159,24 @@ def test_eight_concurrent_submits_of_one_change_give_one_request_and_one_number(
 
     for _ in range(3):
         results.clear()
-        assert _run(8, work) == []
+        errors: list[BaseException] = []
+        # The repository's number counter, held: every submit is under way, waiting on it, when
+        # it is let go, so they race however slowly the threads start.
+        with psycopg.connect(database_url) as holder:
+            holder.execute(
+                "INSERT INTO issue_counters (repository_id) VALUES (%s) ON CONFLICT DO NOTHING",
+                (repo.id,),
+            )
+            holder.commit()
+            holder.execute(
+                "SELECT FROM issue_counters WHERE repository_id = %s FOR UPDATE", (repo.id,)
+            )
+            submits = threading.Thread(target=lambda found=errors: found.extend(_run(8, work)))
+            submits.start()
+            _wait_for_lock_waiters(database_url, 8)
+            holder.commit()
+        submits.join()
+        assert errors == []
         assert len({r.id for r in results}) == 1
         assert len({r.number for r in results}) == 1
         request = results[0]
