@@ -12,7 +12,7 @@ One process, one server (a fresh embedded PostgreSQL unless ``--url``):
   while a consumer waits), 0011's, none, and the pgmq pattern's send;
 - wake-up latency: from a publish's commit to the return of a consumer's ``events.wait``;
 - single-row latency of ``limits.hit`` and ``users.find_by_ssh_fingerprint`` against the same
-  statement on a raw psycopg connection;
+  statement sent by raw psycopg on the same connection (see ``single_row``);
 - lease acquire + release from 32 threads, each presenting its token to release.
 
 The pgmq pattern is the baseline of what a queue needs at the least: one table, one row per
@@ -436,80 +436,173 @@ PROFILE: dict[str, Any] = {}
 """Step timings and plans that explain the figures, saved beside them."""
 
 
-def single_row(url: str, iterations: int) -> list[Row]:
-    """limits.hit and find_by_ssh_fingerprint against their own SQL on raw psycopg."""
+def _round_trip_us(conn: psycopg.Connection[Any], calls: int = 400) -> float:
+    """Median µs of ``SELECT 1`` on ``conn``: where its backend runs decides it (see below)."""
+    for _ in range(50):
+        conn.execute("SELECT 1", prepare=True).fetchall()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter_ns()
+        conn.execute("SELECT 1", prepare=True).fetchall()
+        times.append(time.perf_counter_ns() - start)
+    return median(times) / 1000
+
+
+def single_row(url: str, iterations: int, backends: int = 4) -> list[Row]:
+    """limits.hit and find_by_ssh_fingerprint against their own SQL sent by raw psycopg.
+
+    The baseline runs on forge_db's own connection: a pool of one, whose connection the raw
+    calls borrow for each of their batches, so both sides talk to the same backend. On a small
+    virtual machine the round trip of one connection differs from another's by up to 2x and
+    stays so for the connection's life (where the scheduler keeps its backend against the
+    client: ``round trip`` rows), which a baseline on a connection of its own would count as
+    the layer's. The comparison is repeated on ``backends`` pools, one backend each; the ratio
+    is the median of theirs. A raw connection of its own and psycopg_pool's ``connection()``
+    context on the same pool are measured beside them for reference.
+    """
     rows: list[Row] = []
-    with (
-        ForgeDB.connect(url, min_size=1, max_size=2) as db,
-        psycopg.connect(url, autocommit=True) as raw,
-    ):
-        user = db.users.create(username=f"bench{os.getpid()}")
-        line = (
-            ed25519.Ed25519PrivateKey.generate()
-            .public_key()
-            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-            .decode()
-        )
-        key = db.users.add_ssh_key(user.id, line)
-        cases = {
-            "limits.hit (allowed, one key)": (
-                db.coordination.limits.hit,
-                lambda i: (f"k{i % 100}", 1_000_000_000, 60),
-            ),
-            "users.find_by_ssh_fingerprint": (
-                db.users.find_by_ssh_fingerprint,
-                lambda i: (key.fingerprint,),
-            ),
-        }
-        for workload, (bound, args) in cases.items():
-
-            def call(i: int, bound: Any = bound, args: Any = args) -> Any:
-                return bound(*args(i))
-
-            def query(i: int, bound: Any = bound, args: Any = args) -> Any:
-                return bound.query(*args(i))
-
-            def direct(i: int, query: Any = query) -> Any:
-                q = query(i)
-                return raw.execute(q.sql, q.params, prepare=True).fetchall()
-
-            measured = latency(
-                workload,
-                {"forge_db": sync_batch(call), "raw psycopg": sync_batch(direct)},
-                iterations,
+    per_backend = max(200, iterations // backends)
+    ratios: dict[str, list[float]] = {}
+    for backend in range(backends):
+        with (
+            ForgeDB.connect(url, min_size=1, max_size=1) as db,
+            psycopg.connect(url, autocommit=True) as raw,
+        ):
+            user = db.users.create(username=f"bench{os.getpid()}b{backend}")
+            line = (
+                ed25519.Ed25519PrivateKey.generate()
+                .public_key()
+                .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+                .decode()
             )
-            by = {row.implementation: row for row in measured}
-            by["forge_db"].ratios["/ raw psycopg"] = (
-                by["forge_db"].median / by["raw psycopg"].median
-            )
-            rows += measured
-            PROFILE[workload] = {
-                "steps (median µs each, in sequence)": _steps(db, bound, args, iterations),
-                "explain analyze": _explain(raw, query(0)),
-                "load average": os.getloadavg(),
+            key = db.users.add_ssh_key(user.id, line)
+            with db.connection() as own:
+                trips = {
+                    "pool's connection": _round_trip_us(own),
+                    "own connection": _round_trip_us(raw),
+                }
+            for where, value in trips.items():
+                rows.append(
+                    Row(f"round trip of SELECT 1, backend {backend}", where, "µs", value, None)
+                )
+            cases = {
+                "limits.hit (allowed, one key)": (
+                    db.coordination.limits.hit,
+                    lambda i: (f"k{i % 100}", 1_000_000_000, 60),
+                ),
+                "users.find_by_ssh_fingerprint": (
+                    db.users.find_by_ssh_fingerprint,
+                    lambda i: (key.fingerprint,),
+                ),
             }
-        # Whether the last-use CTE (written at most once a minute) costs the lookup anything
-        # when it writes nothing: the same statement without it, both on raw psycopg.
-        full = db.users.find_by_ssh_fingerprint.query(key.fingerprint)
-        assert isinstance(full.sql, str)
-        sent: str = full.sql
-        bare = sent[sent.index("SELECT ") : sent.index(" ), touched AS")]
-        params = full.params
-        compared = latency(
-            "users.find_by_ssh_fingerprint statement, raw psycopg",
-            {
-                "with the last-use CTE (as sent)": sync_batch(
-                    lambda i: raw.execute(sent, params, prepare=True).fetchall()
-                ),
-                "the lookup alone, no CTE": sync_batch(
-                    lambda i: raw.execute(bare, params, prepare=True).fetchall()
-                ),
-            },
-            iterations,
+            for workload, (bound, args) in cases.items():
+
+                def call(i: int, bound: Any = bound, args: Any = args) -> Any:
+                    return bound(*args(i))
+
+                def query(i: int, bound: Any = bound, args: Any = args) -> Any:
+                    return bound.query(*args(i))
+
+                def direct(i: int, query: Any = query) -> Any:
+                    q = query(i)
+                    return raw.execute(q.sql, q.params, prepare=True).fetchall()
+
+                borrowed: list[psycopg.Connection[Any]] = []
+
+                def on_pools_connection(i: int, query: Any = query) -> Any:
+                    q = query(i)
+                    return borrowed[0].execute(q.sql, q.params, prepare=True).fetchall()
+
+                timed_on_pools = sync_batch(on_pools_connection)
+
+                def same_backend(
+                    n: int, db: ForgeDB = db, timed: Any = timed_on_pools
+                ) -> list[int]:
+                    conn = pooling.getconn(db.pool, 5.0)
+                    borrowed[:] = [conn]
+                    try:
+                        result: list[int] = timed(n)
+                        return result
+                    finally:
+                        db.pool.putconn(conn)
+
+                def pool_context(i: int, query: Any = query, db: ForgeDB = db) -> Any:
+                    q = query(i)
+                    with db.pool.connection() as conn:
+                        return conn.execute(q.sql, q.params).fetchall()
+
+                measured = latency(
+                    f"{workload}, backend {backend}",
+                    {
+                        "forge_db": sync_batch(call),
+                        "raw psycopg, the same connection": same_backend,
+                        "raw psycopg, a connection of its own": sync_batch(direct),
+                        "psycopg_pool connection() context, the same connection": sync_batch(
+                            pool_context
+                        ),
+                    },
+                    per_backend,
+                    rounds=max(1, per_backend // 100),
+                )
+                by = {row.implementation: row for row in measured}
+                ours = by["forge_db"]
+                for name, label in (
+                    ("raw psycopg, the same connection", "/ raw psycopg"),
+                    ("raw psycopg, a connection of its own", "/ raw psycopg, own connection"),
+                    (
+                        "psycopg_pool connection() context, the same connection",
+                        "/ psycopg_pool context",
+                    ),
+                ):
+                    ours.ratios[label] = ours.median / by[name].median
+                ratios.setdefault(workload, []).append(ours.ratios["/ raw psycopg"])
+                rows += measured
+                if backend == 0:
+                    PROFILE[workload] = {
+                        "steps (median µs each, in sequence)": _steps(db, bound, args, per_backend),
+                        "explain analyze": _explain(raw, query(0)),
+                        "load average": os.getloadavg(),
+                    }
+            if backend == 0:
+                rows += _last_use_cte(db, raw, key.fingerprint, per_backend)
+    for workload, values in ratios.items():
+        rows.append(
+            Row(
+                f"{workload}: forge_db / raw psycopg on the same connection",
+                f"median of {len(values)} backends",
+                "ratio",
+                median(values),
+                None,
+                {f"backend {i}": value for i, value in enumerate(values)},
+            )
         )
-        compared[0].ratios["/ the lookup alone"] = compared[0].median / compared[1].median
-        rows += compared
     return rows
+
+
+def _last_use_cte(
+    db: ForgeDB, raw: psycopg.Connection[Any], fingerprint: str, iterations: int
+) -> list[Row]:
+    """Whether the last-use CTE (written at most once a minute) costs the lookup anything when
+    it writes nothing: the same statement without it, both on raw psycopg."""
+    full = db.users.find_by_ssh_fingerprint.query(fingerprint)
+    assert isinstance(full.sql, str)
+    sent: str = full.sql
+    bare = sent[sent.index("SELECT ") : sent.index(" ), touched AS")]
+    params = full.params
+    compared = latency(
+        "users.find_by_ssh_fingerprint statement, raw psycopg",
+        {
+            "with the last-use CTE (as sent)": sync_batch(
+                lambda i: raw.execute(sent, params, prepare=True).fetchall()
+            ),
+            "the lookup alone, no CTE": sync_batch(
+                lambda i: raw.execute(bare, params, prepare=True).fetchall()
+            ),
+        },
+        iterations,
+    )
+    compared[0].ratios["/ the lookup alone"] = compared[0].median / compared[1].median
+    return compared
 
 
 def leases(url: str, seconds: float) -> list[Row]:
@@ -545,6 +638,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=8_000, help="events per event-bus round")
     parser.add_argument("--rounds", type=int, default=3, help="event-bus rounds per implementation")
     parser.add_argument("--iterations", type=int, default=5_000, help="single-row calls")
+    parser.add_argument(
+        "--backends", type=int, default=4, help="pools of one backend for the single-row calls"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "single-row"),
+        default="all",
+        help="single-row: only limits.hit and find_by_ssh_fingerprint (quick, for a calm moment)",
+    )
     parser.add_argument("--output", type=Path, default=None, help="results file")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -559,19 +661,22 @@ def main(argv: list[str] | None = None) -> int:
 
             migrations.migrate(url)
             load: dict[str, tuple[float, float, float]] = {"start": os.getloadavg()}
-            rows = event_bus(url, args.events, args.rounds)
-            load["after event bus"] = os.getloadavg()
-            rows += publish_only(url, args.events, args.rounds)
-            load["after publish only"] = os.getloadavg()
-            rows.append(wake_latency(url, 100))
-            rows += single_row(url, args.iterations)
+            rows = []
+            if args.only == "all":
+                rows += event_bus(url, args.events, args.rounds)
+                load["after event bus"] = os.getloadavg()
+                rows += publish_only(url, args.events, args.rounds)
+                load["after publish only"] = os.getloadavg()
+                rows.append(wake_latency(url, 100))
+            rows += single_row(url, args.iterations, args.backends)
             load["after single-row"] = os.getloadavg()
-            rows += leases(url, 5)
+            if args.only == "all":
+                rows += leases(url, 5)
             load["end"] = os.getloadavg()
             report = {
                 "date": datetime.now(UTC).isoformat(timespec="seconds"),
-                "mode": f"coordination: {args.events} events x {args.rounds} rounds, "
-                f"{args.iterations} single-row calls",
+                "mode": f"coordination ({args.only}): {args.events} events x {args.rounds} "
+                f"rounds, {args.iterations} single-row calls on {args.backends} backends",
                 "machine": machine(url),
                 "load_average (1, 5, 15 min)": load,
                 "seconds": round(time.monotonic() - started, 1),

@@ -46,11 +46,12 @@ def _readable(fd: int) -> bool:
 # then is the server asked, since a notification or a changed parameter arrive the same way.
 def suspect(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
     """Whether an idle connection may have lost its server (input waiting, or closed)."""
-    return conn.closed or conn.broken or _readable(conn.fileno())
+    # ``closed`` covers ``broken`` too (psycopg: a broken connection is always closed).
+    return conn.closed or _readable(conn.fileno())
 
 
 def _hung_up(conn: psycopg.Connection[Any]) -> bool:
-    if conn.closed or conn.broken:
+    if conn.closed:
         return True
     try:
         conn.execute("")
@@ -60,7 +61,7 @@ def _hung_up(conn: psycopg.Connection[Any]) -> bool:
 
 
 async def _hung_up_async(conn: psycopg.AsyncConnection[Any]) -> bool:
-    if conn.closed or conn.broken:
+    if conn.closed:
         return True
     try:
         await conn.execute("")
@@ -78,11 +79,13 @@ def getconn(pool: psycopg_pool.ConnectionPool[Any], within: float) -> psycopg.Co
     pool's own ``check``, no back-off sleep follows a dead connection.
     """
     deadline = monotonic() + within
+    timeout = within
     while True:
-        conn: psycopg.Connection[Any] = pool.getconn(timeout=max(0.0, deadline - monotonic()))
+        conn: psycopg.Connection[Any] = pool.getconn(timeout=timeout)
         if not (suspect(conn) and _hung_up(conn)):
             return conn
         pool.putconn(conn)
+        timeout = max(0.0, deadline - monotonic())
 
 
 async def getconn_async(
@@ -90,13 +93,13 @@ async def getconn_async(
 ) -> psycopg.AsyncConnection[Any]:
     """The async twin of :func:`getconn`."""
     deadline = monotonic() + within
+    timeout = within
     while True:
-        conn: psycopg.AsyncConnection[Any] = await pool.getconn(
-            timeout=max(0.0, deadline - monotonic())
-        )
+        conn: psycopg.AsyncConnection[Any] = await pool.getconn(timeout=timeout)
         if not (suspect(conn) and await _hung_up_async(conn)):
             return conn
         await pool.putconn(conn)
+        timeout = max(0.0, deadline - monotonic())
 
 
 @contextmanager
