@@ -4,8 +4,11 @@ One connection, one runner, a backlog of one-step runs, claims and finishes one 
 this tree sends them, on a fresh database; then again with 0017 rolled back (the state-machine
 triggers ``PERFORM refuse_transition`` on every update), where the tree has 0017. For each: how
 many executions of the claim and the finish ran on their generic plans
-(``pg_prepared_statements``), and for the last pair, the server's execution time and each
-trigger's time (``auto_explain`` with ``log_analyze`` and ``log_triggers``, as notices).
+(``pg_prepared_statements``); for the last ``EXPLAINED`` pairs, the server's execution time,
+each trigger's time and the time of each row write (a ``ModifyTable`` node's own time, less
+the rows it reads: the heap tuple and every index entry it adds) from ``auto_explain`` with
+``log_analyze`` and ``log_triggers`` (as notices; per-node timing adds its own overhead); and how
+many of the row updates were HOT (``pg_stat_user_tables``).
 
 Run from an older checkout (with this file and ``call_cost.py`` copied into its ``bench``), it
 measures what that tree sent: how the "before" figures of a change are taken.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -30,13 +34,25 @@ from .workflow_claims import _fill
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "db" / "migrations"
 PAIRS = 20
+EXPLAINED = 10
 # As many pending steps as the throughput benchmark drains: plan choices depend on the sizes.
 BACKLOG = 5000
 _DURATION = re.compile(r"duration: ([0-9.]+) ms")
 
 
+def _writes(node: dict[str, Any], found: dict[str, float]) -> None:
+    """Each ``ModifyTable`` node's own time (ms), by operation and table, summed into ``found``."""
+    children = node.get("Plans", [])
+    if node.get("Node Type") == "ModifyTable":
+        own = node["Actual Total Time"] - sum(c["Actual Total Time"] for c in children)
+        key = f"{node['Operation'].lower()} {node['Relation Name']}"
+        found[key] = round(found.get(key, 0.0) + own * node.get("Actual Loops", 1), 3)
+    for child in children:
+        _writes(child, found)
+
+
 def _explained(notes: list[str]) -> list[dict[str, Any]]:
-    """``auto_explain``'s notices (JSON plans) as execution time and trigger times."""
+    """``auto_explain``'s notices (JSON plans) as execution, trigger and row-write times."""
     found = []
     for note in notes:
         duration = _DURATION.search(note)
@@ -44,6 +60,8 @@ def _explained(notes: list[str]) -> list[dict[str, Any]]:
         if duration is None or start < 0:
             continue
         plan = json.loads(note[start:])
+        writes: dict[str, float] = {}
+        _writes(plan["Plan"], writes)
         found.append(
             {
                 "statement": plan.get("Query Text", "")[:40],
@@ -52,9 +70,27 @@ def _explained(notes: list[str]) -> list[dict[str, Any]]:
                     t.get("Constraint Name", t["Trigger Name"]): t["Time"]
                     for t in plan.get("Triggers", [])
                 },
+                "row_writes_ms": writes,
             }
         )
     return found
+
+
+def _medians(explained: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the explained claims (even entries) and finishes (odd entries)."""
+    out: dict[str, Any] = {}
+    for name, rows in (("claim", explained[0::2]), ("finish", explained[1::2])):
+        if not rows:
+            continue
+        keys = {k for r in rows for k in r["row_writes_ms"]}
+        out[name] = {
+            "duration_ms": statistics.median(r["duration_ms"] for r in rows),
+            "row_writes_ms": {
+                k: statistics.median(r["row_writes_ms"].get(k, 0.0) for r in rows)
+                for k in sorted(keys)
+            },
+        }
+    return out
 
 
 def _setup(url: str, db: ForgeDB, name: str) -> dict[str, Any]:
@@ -65,7 +101,7 @@ def _setup(url: str, db: ForgeDB, name: str) -> dict[str, Any]:
     with psycopg.connect(url, autocommit=True, prepare_threshold=0) as conn:
         conn.add_notice_handler(lambda d: notes.append(d.message_primary or ""))
         for n in range(PAIRS):
-            if n == PAIRS - 1:
+            if n == PAIRS - EXPLAINED:
                 for setting in (
                     "LOAD 'auto_explain'",
                     "SET auto_explain.log_min_duration = 0",
@@ -89,12 +125,37 @@ def _setup(url: str, db: ForgeDB, name: str) -> dict[str, Any]:
             "SELECT generic_plans, custom_plans, left(statement, 60) FROM pg_prepared_statements"
             " WHERE statement LIKE '%WITH runner AS%' ORDER BY statement"
         ).fetchall()
+        # A backend sends its counters at most once a second: ask for them now.
+        if _has_flush(conn):
+            conn.execute("SELECT pg_stat_force_next_flush()")
+        hot = conn.execute(
+            "SELECT relname, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables"
+            " WHERE relname IN ('workflow_steps', 'workflow_runs') ORDER BY relname"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT tablename, count(*) FROM pg_indexes"
+            " WHERE tablename IN ('workflow_steps', 'workflow_runs') GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    explained = _explained(notes)
     return {
         "plans (generic, custom) of claim and finish": [
             {"generic": g, "custom": c, "statement": s} for g, c, s in plans
         ],
-        "last pair, auto_explain": _explained(notes),
+        f"last {EXPLAINED} pairs, auto_explain": explained,
+        f"last {EXPLAINED} pairs, medians": _medians(explained),
+        "updates so far (all, HOT), since the database was created": {
+            name: {"updates": upd, "hot": hot_upd} for name, upd, hot_upd in hot
+        },
+        "indexes": dict(indexes),
     }
+
+
+def _has_flush(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server has ``pg_stat_force_next_flush`` (PostgreSQL 15 and later)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_proc WHERE proname = 'pg_stat_force_next_flush')"
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2770,7 +2770,10 @@ CREATE TABLE workflow_runs (
     CONSTRAINT workflow_runs_repository_id_id_key UNIQUE (repository_id, id),
     CONSTRAINT workflow_runs_definition_fkey FOREIGN KEY (repository_id, definition_id)
         REFERENCES workflow_definitions (repository_id, id) ON DELETE SET NULL (definition_id)
-);
+)
+-- Room on each page for the new versions of its runs' rows: no index names a column that a
+-- run's transitions change (its state, its times, its counters), so they are HOT updates.
+WITH (fillfactor = 85);
 
 CREATE INDEX workflow_runs_repository_id_created_at_idx ON workflow_runs (repository_id, created_at, id);
 CREATE INDEX workflow_runs_definition_idx
@@ -2781,9 +2784,6 @@ CREATE UNIQUE INDEX workflow_runs_repository_id_idempotency_key_key ON workflow_
 CREATE INDEX workflow_runs_parent_run_id_idx ON workflow_runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
 CREATE INDEX workflow_runs_triggered_by_id_idx ON workflow_runs (triggered_by_id) WHERE triggered_by_id IS NOT NULL;
 CREATE INDEX workflow_runs_runner_id_idx ON workflow_runs (runner_id) WHERE runner_id IS NOT NULL;
--- Dispatch order of queued runs (FOR UPDATE SKIP LOCKED).
-CREATE INDEX workflow_runs_queued_idx ON workflow_runs (created_at, id) WHERE state = 'queued';
-
 CREATE TRIGGER workflow_runs_set_updated_at BEFORE UPDATE ON workflow_runs
     FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE TRIGGER workflow_runs_state_transition BEFORE UPDATE OF state ON workflow_runs
@@ -4208,9 +4208,45 @@ COMMENT ON COLUMN workflow_runs.steps_total IS 'Steps the run was started with.'
 COMMENT ON COLUMN workflow_runs.steps_succeeded IS 'Steps that succeeded; the run succeeds when it reaches steps_total.';
 COMMENT ON COLUMN workflow_runs.deadline_at IS 'When a run still unfinished times out (time_out_runs).';
 
--- Runs past their deadline, found without reading finished runs.
-CREATE INDEX workflow_runs_deadline_idx ON workflow_runs (deadline_at)
-    WHERE state IN ('queued', 'running') AND deadline_at IS NOT NULL;
+-- Runs past their deadline, found without reading finished runs: a row per run while it can
+-- still time out, in a table of its own so that no index of workflow_runs names its state.
+CREATE TABLE workflow_run_deadlines (
+    run_id       uuid PRIMARY KEY REFERENCES workflow_runs (id) ON DELETE CASCADE,
+    deadline_at  timestamptz NOT NULL
+);
+
+CREATE INDEX workflow_run_deadlines_deadline_at_idx ON workflow_run_deadlines (deadline_at, run_id);
+
+COMMENT ON TABLE workflow_run_deadlines IS
+    'The deadline of each run that can still time out: a row while the run is unfinished and has a deadline_at, kept by the triggers of workflow_runs; time_out reads it in deadline order. Apart so that no index of workflow_runs names its state.';
+
+CREATE FUNCTION workflow_run_deadline_keep() RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    IF NEW.finished_at IS NOT NULL OR NEW.deadline_at IS NULL THEN
+        DELETE FROM workflow_run_deadlines WHERE run_id = NEW.id;
+    ELSE
+        INSERT INTO workflow_run_deadlines (run_id, deadline_at) VALUES (NEW.id, NEW.deadline_at)
+        ON CONFLICT (run_id) DO UPDATE SET deadline_at = EXCLUDED.deadline_at;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION workflow_run_deadline_keep() IS
+    'Trigger: keeps workflow_run_deadlines in step with workflow_runs: a row while the run is unfinished and has a deadline_at, with that deadline.';
+
+CREATE TRIGGER workflow_runs_deadline_armed AFTER INSERT ON workflow_runs
+    FOR EACH ROW WHEN (NEW.deadline_at IS NOT NULL AND NEW.finished_at IS NULL)
+    EXECUTE FUNCTION workflow_run_deadline_keep();
+-- Only what changes the row's deadline runs the function: a new deadline, or the end of a run
+-- that had one (the other transitions of a run pay for this WHEN and nothing else).
+CREATE TRIGGER workflow_runs_deadline_kept AFTER UPDATE OF state, deadline_at ON workflow_runs
+    FOR EACH ROW WHEN (NEW.deadline_at IS DISTINCT FROM OLD.deadline_at
+                       OR (OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL
+                           AND NEW.deadline_at IS NOT NULL))
+    EXECUTE FUNCTION workflow_run_deadline_keep();
 
 -- A queued run may time out before any runner took it.
 DROP TRIGGER workflow_runs_state_transition ON workflow_runs;

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from schema_factories import repository, user
 
 from forge_db import cli, migrations
 from forge_db.migrations import catalog, diff_catalogs, load_schema, yoyo_url
@@ -79,6 +80,31 @@ def test_rollback_without_all_undoes_only_the_newest(empty_database_url: str) ->
     assert migrations.rollback(empty_database_url) == _migration_ids()[-1:]
     states = migrations.status(empty_database_url)
     assert [s.applied for s in states] == [True] * (len(states) - 1) + [False]
+
+
+def test_0018_gives_every_open_run_with_a_deadline_its_row(empty_database_url: str) -> None:
+    url = empty_database_url
+    migrations.migrate(url)
+    while any(s.applied for s in migrations.status(url) if s.migration_id >= "0018"):
+        migrations.rollback(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        repo = repository(conn, user(conn))
+        rows = conn.execute(
+            "INSERT INTO workflow_runs (repository_id, trigger, deadline_at, state, started_at,"
+            " finished_at) VALUES"
+            " (%(r)s, 'api', now() + interval '1 hour', 'queued', NULL, NULL),"
+            " (%(r)s, 'api', now() + interval '2 hours', 'running', now(), NULL),"
+            " (%(r)s, 'api', NULL, 'queued', NULL, NULL),"
+            " (%(r)s, 'api', now() + interval '3 hours', 'cancelled', NULL, now())"
+            " RETURNING id, deadline_at",
+            {"r": repo},
+        ).fetchall()
+    migrations.migrate(url)
+    with psycopg.connect(url) as conn:
+        kept = conn.execute(
+            "SELECT run_id, deadline_at FROM workflow_run_deadlines ORDER BY deadline_at"
+        ).fetchall()
+    assert kept == [tuple(rows[0]), tuple(rows[1])]
 
 
 def test_status_reports_applied_with_time(database_url: str) -> None:

@@ -308,11 +308,13 @@ class Runs(Namespace[R]):
         return Query(
             """
             WITH locked AS (
-                SELECT r.id FROM workflow_runs r
-                WHERE r.state IN ('queued', 'running') AND r.deadline_at <= now()
-                ORDER BY r.id
+                -- The deadlines of unfinished runs only, oldest first (workflow_run_deadlines).
+                SELECT r.id FROM workflow_run_deadlines d
+                JOIN workflow_runs r ON r.id = d.run_id
+                WHERE d.deadline_at <= now() AND r.state IN ('queued', 'running')
+                ORDER BY d.deadline_at, d.run_id
                 LIMIT %(limit)s
-                FOR NO KEY UPDATE SKIP LOCKED
+                FOR NO KEY UPDATE OF r SKIP LOCKED
             ), runs AS (
                 UPDATE workflow_runs r SET state = 'timed_out', finished_at = clock_timestamp(),
                        error = 'the run passed its deadline'

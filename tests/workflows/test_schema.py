@@ -76,3 +76,90 @@ def test_the_short_id_prefix_function_counts_shared_digits(conn: Conn) -> None:
         "'01234567-89ab-7def-8123-456789abcdef', '01234567-89ab-7def-8123-456789abcdef')"
     ).fetchone()
     assert row == (13, 32)
+
+
+# --- run deadlines (0018): kept beside the runs, so that a run's transitions are HOT -----------
+
+
+def _deadline(conn: Conn, run: Any) -> Any:
+    row = conn.execute(
+        "SELECT deadline_at FROM workflow_run_deadlines WHERE run_id = %s", (run,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def _set(conn: Conn, run: Any, assignments: str) -> Any:
+    conn.execute(f"UPDATE workflow_runs SET {assignments} WHERE id = %s", (run,))
+    row = conn.execute("SELECT deadline_at FROM workflow_runs WHERE id = %s", (run,)).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_run_has_a_deadline_row_while_it_can_time_out(conn: Conn) -> None:
+    repo = repository(conn, user(conn))
+    row = conn.execute(
+        "INSERT INTO workflow_runs (repository_id, trigger, steps_total, deadline_at) "
+        "VALUES (%s, 'api', 1, now() + interval '1 hour'), (%s, 'api', 1, NULL) RETURNING id",
+        (repo, repo),
+    ).fetchall()
+    timed, untimed = row[0][0], row[1][0]
+    assert _deadline(conn, untimed) is None
+    first = _set(conn, timed, "state = 'running', started_at = now()")
+    assert _deadline(conn, timed) == first
+    moved = _set(conn, timed, "deadline_at = deadline_at + interval '1 hour'")
+    assert moved > first
+    assert _deadline(conn, timed) == moved
+    given = _set(conn, untimed, "deadline_at = now() + interval '1 minute'")
+    assert _deadline(conn, untimed) == given
+    _set(conn, untimed, "deadline_at = NULL")
+    assert _deadline(conn, untimed) is None
+    _set(conn, timed, "state = 'succeeded', steps_succeeded = 1, finished_at = now()")
+    assert _deadline(conn, timed) is None
+    # A finished run's deadline, changed after the fact, arms nothing.
+    _set(conn, timed, "deadline_at = deadline_at + interval '1 hour'")
+    assert _deadline(conn, timed) is None
+
+
+@pytest.mark.parametrize("end", ["cancelled", "timed_out"])
+def test_a_queued_run_that_ends_loses_its_deadline_row(conn: Conn, end: str) -> None:
+    _, run = _run(conn)
+    _set(conn, run, "deadline_at = now() + interval '1 hour'")
+    assert _deadline(conn, run) is not None
+    _set(conn, run, f"state = '{end}', finished_at = now()")
+    assert _deadline(conn, run) is None
+
+
+def test_no_index_of_workflow_runs_names_a_column_that_its_transitions_write(conn: Conn) -> None:
+    # Claims, finishes, cancels and time-outs write these (updated_at by trigger); an index on
+    # any of them, in its key, expressions or predicate, makes every such update non-HOT.
+    written = {"state", "started_at", "finished_at", "steps_succeeded", "error", "updated_at"}
+    rows = conn.execute(
+        r"""
+        SELECT i.indexrelid::regclass::text, a.attname
+        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum > 0
+        WHERE i.indrelid = 'workflow_runs'::regclass
+          AND (a.attnum = ANY (i.indkey)
+               OR coalesce(pg_get_expr(i.indpred, i.indrelid), '') ~ ('\m' || a.attname || '\M')
+               OR coalesce(pg_get_expr(i.indexprs, i.indrelid), '') ~ ('\m' || a.attname || '\M'))
+        """
+    ).fetchall()
+    assert rows, "the query sees workflow_runs' indexes"
+    assert sorted((index, column) for index, column in rows if column in written) == []
+
+
+def test_a_run_starting_and_ending_is_updated_in_place(conn: Conn) -> None:
+    # HOT: each new version of the row on its page, and no index entry added for it.
+    _, run = _run(conn)
+    before = _hot(conn)
+    _set(conn, run, "state = 'running', started_at = now()")
+    _set(conn, run, "state = 'succeeded', steps_succeeded = 2, finished_at = now()")
+    assert _hot(conn) - before == 2
+
+
+def _hot(conn: Conn) -> int:
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    row = conn.execute(
+        "SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'workflow_runs'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
