@@ -1,4 +1,4 @@
--- 0018_run_deadlines
+-- 0018_workflows_run_deadlines
 -- A claim and a finish each rewrite their run's row, and that write was the largest part of
 -- either statement: two of workflow_runs' indexes named its state (the queued runs, and the
 -- unfinished runs with a deadline), so no update of a run could be HOT and each one added an
