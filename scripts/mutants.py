@@ -494,6 +494,20 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
         "tests/workflows/test_runs.py -k retried_start",
     ),
     (
+        "a run that ends keeps its deadline row",
+        "db/migrations/0018_workflows_run_deadlines.sql",
+        "    IF NEW.finished_at IS NOT NULL OR NEW.deadline_at IS NULL THEN",
+        "    IF NEW.deadline_at IS NULL THEN",
+        "tests/workflows/test_schema.py -k deadline_row",
+    ),
+    (
+        "the time-out sweep skips queued runs",
+        "forge_db/workflows/runs.py",
+        "WHERE d.deadline_at <= now() AND r.state IN ('queued', 'running')",
+        "WHERE d.deadline_at <= now() AND r.state = 'running'",
+        "tests/workflows/test_runs.py -k past_their_deadline",
+    ),
+    (
         "a pending tool call never times out",
         "forge_db/workflows/tools.py",
         "WHERE status IN ('pending', 'running') AND deadline_at <= now()",
