@@ -13,7 +13,10 @@ jobs with 8 consumers, in interleaved rounds:
   ``batch_size`` 1 and 10, ``mode=drain``;
 - procrastinate: one worker with ``concurrency=8``, ``wait=False`` (exits once drained);
 - pgbench (the embedded server's binary, ``-M prepared``, 8 clients): forge_db's own claim and
-  finish statements, the claimed ids and tokens carried to the finish by ``\\gset``.
+  finish statements, the claimed ids and tokens carried to the finish by ``\\gset``;
+- forge_db and the raw pattern again with 8 processes instead of 8 threads: runners are
+  separate processes (or machines), and threads of one process take turns on its interpreter
+  lock, which pgbench's clients do not; the clock starts once every process is connected.
 
 Each throughput row also records the WAL the cluster wrote per job while it ran
 (``pg_stat_wal``): what a claim and its finish write, against the one-table pattern.
@@ -30,6 +33,7 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -97,6 +101,54 @@ def _timed(url: str, run: Callable[[], int]) -> dict[str, Any]:
         "wal_records_per_job": round(records / max(done, 1), 1),
         "wal_bytes_per_job": round(size / max(done, 1)),
     }
+
+
+def _process_runner(
+    url: str, runner: RegisteredRunner | None, batch: int, ready: Any, go: Any, results: Any
+) -> None:
+    """One consumer process: forge_db's runner (``runner``) or the raw pattern (``None``)."""
+    done = 0
+    if runner is None:
+        with psycopg.connect(url, autocommit=True) as own:
+            ready.wait()
+            go.wait()
+            while ids := [r[0] for r in own.execute(_RAW_CLAIM, (batch,)).fetchall()]:
+                own.execute(_RAW_DONE, (ids,))
+                done += len(ids)
+    else:
+        work = _forge_one if batch == 1 else _forge_batch
+        with ForgeDB.connect(url, min_size=1, max_size=1) as db:
+            ready.wait()
+            go.wait()
+            while n := work(db, runner):
+                done += n
+    results.put(done)
+
+
+def _timed_in_processes(
+    url: str, runners: list[RegisteredRunner] | None, batch: int
+) -> dict[str, Any]:
+    """``_timed`` with one process per consumer (spawned: nothing of this process is shared),
+    the clock started when every one is connected."""
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, results = ctx.Barrier(CONSUMERS + 1), ctx.Barrier(CONSUMERS + 1), ctx.Queue()
+    which: list[RegisteredRunner | None] = list(runners) if runners else [None] * CONSUMERS
+    processes = [
+        ctx.Process(target=_process_runner, args=(url, r, batch, ready, go, results)) for r in which
+    ]
+    for process in processes:
+        process.start()
+    ready.wait(timeout=120)
+
+    def run() -> int:
+        go.wait(timeout=120)
+        return sum(int(results.get(timeout=600)) for _ in processes)
+
+    timed = _timed(url, run)
+    # Outside the clock: a process's exit (its interpreter shutting down) is no job's work.
+    for process in processes:
+        process.join(timeout=60)
+    return timed
 
 
 def _raw_fill(conn: Conn, jobs: int) -> None:
@@ -300,11 +352,30 @@ def throughput(
 
         return run
 
+    def forge_processes(batch: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            conn.execute("DELETE FROM workflow_runs")
+            _fill(conn, repository_id, jobs)
+            return _timed_in_processes(url, runners, batch)
+
+        return run
+
+    def raw_processes(batch: int) -> Callable[[], dict[str, Any]]:
+        def run() -> dict[str, Any]:
+            _raw_fill(conn, jobs)
+            return _timed_in_processes(url, None, batch)
+
+        return run
+
     modes: dict[str, Callable[[], dict[str, Any]]] = {
         "forge_db claim 1 + finish 1": forge(_forge_one),
         "forge_db claim 10 + finish 10": forge(_forge_batch),
         "raw FOR UPDATE SKIP LOCKED, claim 1 + complete 1": raw(1),
         "raw FOR UPDATE SKIP LOCKED, claim 10 + complete 10": raw(10),
+        "forge_db claim 1 + finish 1, 8 processes": forge_processes(1),
+        "forge_db claim 10 + finish 10, 8 processes": forge_processes(10),
+        "raw FOR UPDATE SKIP LOCKED, claim 1 + complete 1, 8 processes": raw_processes(1),
+        "raw FOR UPDATE SKIP LOCKED, claim 10 + complete 10, 8 processes": raw_processes(10),
         "pgbench, forge_db's claim 1 + finish 1 SQL": pgbench(1),
         "pgbench, forge_db's claim 10 + finish 10 SQL": pgbench(10),
         "pgqueuer, batch 1": lambda: _pgqueuer(url, jobs, 1),
