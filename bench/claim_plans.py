@@ -8,7 +8,10 @@ many executions of the claim and the finish ran on their generic plans
 each trigger's time and the time of each row write (a ``ModifyTable`` node's own time, less
 the rows it reads: the heap tuple and every index entry it adds) from ``auto_explain`` with
 ``log_analyze`` and ``log_triggers`` (as notices; per-node timing adds its own overhead); and how
-many of the row updates were HOT (``pg_stat_user_tables``).
+many of the row updates were HOT (``pg_stat_user_tables``). Last, the client's side: CPU time
+(``time.thread_time``, the kernel's share included) and wall time per claim + finish, through
+forge_db and as the same two statements sent by raw psycopg, beside two ``SELECT 1`` (what two
+round trips cost the client by themselves), in interleaved rounds.
 
 Run from an older checkout (with this file and ``call_cost.py`` copied into its ``bench``), it
 measures what that tree sent: how the "before" figures of a change are taken.
@@ -21,6 +24,8 @@ import json
 import re
 import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +163,63 @@ def _has_flush(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row[0])
 
 
+def _client(url: str, db: ForgeDB, rounds: int = 7, pairs: int = 100) -> dict[str, Any]:
+    """Median CPU and wall µs per claim + finish on the client, by way of sending them."""
+    ops = db.workflows.runners
+    runner = db.workflows.register_runner(name="plans-client")
+    me = (runner.runner.id, runner.token)
+    with (
+        ForgeDB.connect(url, min_size=1, max_size=1) as own,
+        psycopg.connect(url, autocommit=True) as raw,
+    ):
+
+        def forge_db() -> None:
+            step = own.workflows.claim_step(me[0], runner_token=me[1])
+            assert step is not None
+            own.workflows.finish_step(
+                step.id, runner_id=me[0], runner_token=me[1], token=step.fencing_token,
+                outcome="succeeded",
+            )  # fmt: skip
+
+        def raw_psycopg() -> None:
+            claim = ops.claim.query(me[0], runner_token=me[1])
+            row = raw.execute(claim.sql, claim.params).fetchone()
+            assert row is not None
+            finish = ops.finish.query(
+                row[0], runner_id=me[0], runner_token=me[1], token=row[13], outcome="succeeded"
+            )
+            raw.execute(finish.sql, finish.params).fetchall()
+
+        def two_round_trips() -> None:
+            raw.execute("SELECT 1").fetchall()
+            raw.execute("SELECT 1").fetchall()
+
+        ways: dict[str, Callable[[], None]] = {
+            "forge_db claim_step + finish_step": forge_db,
+            "raw psycopg, the same two statements": raw_psycopg,
+            "raw psycopg, SELECT 1 twice": two_round_trips,
+        }
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
+        for way in ways.values():
+            for _ in range(20):
+                way()
+        for _ in range(rounds):
+            for name, way in ways.items():
+                cpu, wall = time.thread_time(), time.perf_counter()
+                for _ in range(pairs):
+                    way()
+                samples[name].append(
+                    ((time.thread_time() - cpu) / pairs, (time.perf_counter() - wall) / pairs)
+                )
+    return {
+        name: {
+            "cpu_us": round(statistics.median(c for c, _ in values) * 1e6, 1),
+            "wall_us": round(statistics.median(w for _, w in values) * 1e6, 1),
+        }
+        for name, values in samples.items()
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print, and save under ``--label``."""
     parser = argparse.ArgumentParser(prog="python -m bench.claim_plans", description=__doc__)
@@ -176,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         owner = db.users.create(username="plans")
         repo = db.repositories.create(owner_id=owner.id, name="plans")
+        # Enough for every pair below: the setup's, then the client's.
         _fill(conn, repo.id, BACKLOG)
         report["this tree"] = _setup(url, db, "plans-tree")
+        report["client, per claim + finish (median of rounds)"] = _client(url, db)
         if rollback.exists():
             conn.execute(rollback.read_text())
             report["this tree, 0017 rolled back"] = _setup(url, db, "plans-0016-triggers")

@@ -4211,11 +4211,20 @@ COMMENT ON COLUMN workflow_runs.deadline_at IS 'When a run still unfinished time
 -- Runs past their deadline, found without reading finished runs: a row per run while it can
 -- still time out, in a table of its own so that no index of workflow_runs names its state.
 CREATE TABLE workflow_run_deadlines (
-    run_id       uuid PRIMARY KEY REFERENCES workflow_runs (id) ON DELETE CASCADE,
-    deadline_at  timestamptz NOT NULL
+    repository_id  bigint NOT NULL,
+    run_id         uuid NOT NULL,
+    deadline_at    timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_run_deadlines_pkey PRIMARY KEY (repository_id, run_id),
+    CONSTRAINT workflow_run_deadlines_run_fkey FOREIGN KEY (repository_id, run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX workflow_run_deadlines_deadline_at_idx ON workflow_run_deadlines (deadline_at, run_id);
+
+CREATE TRIGGER workflow_run_deadlines_set_updated_at BEFORE UPDATE ON workflow_run_deadlines
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
 COMMENT ON TABLE workflow_run_deadlines IS
     'The deadline of each run that can still time out: a row while the run is unfinished and has a deadline_at, kept by the triggers of workflow_runs; time_out reads it in deadline order. Apart so that no index of workflow_runs names its state.';
@@ -4225,10 +4234,12 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     IF NEW.finished_at IS NOT NULL OR NEW.deadline_at IS NULL THEN
-        DELETE FROM workflow_run_deadlines WHERE run_id = NEW.id;
+        DELETE FROM workflow_run_deadlines
+         WHERE repository_id = NEW.repository_id AND run_id = NEW.id;
     ELSE
-        INSERT INTO workflow_run_deadlines (run_id, deadline_at) VALUES (NEW.id, NEW.deadline_at)
-        ON CONFLICT (run_id) DO UPDATE SET deadline_at = EXCLUDED.deadline_at;
+        INSERT INTO workflow_run_deadlines (repository_id, run_id, deadline_at)
+        VALUES (NEW.repository_id, NEW.id, NEW.deadline_at)
+        ON CONFLICT (repository_id, run_id) DO UPDATE SET deadline_at = EXCLUDED.deadline_at;
     END IF;
     RETURN NULL;
 END

@@ -10,4 +10,4 @@ CREATE INDEX workflow_runs_deadline_idx ON workflow_runs (deadline_at)
 DROP TRIGGER workflow_runs_deadline_kept ON workflow_runs;
 DROP TRIGGER workflow_runs_deadline_armed ON workflow_runs;
 DROP FUNCTION workflow_run_deadline_keep();
-DROP TABLE workflow_run_deadlines;
+DROP TABLE workflow_run_deadlines;  -- with its own trigger

@@ -7,11 +7,20 @@
 -- can still time out, kept by triggers on workflow_runs. No index of workflow_runs names a
 -- column that a run's transitions change, and its pages keep room for the new versions.
 CREATE TABLE workflow_run_deadlines (
-    run_id       uuid PRIMARY KEY REFERENCES workflow_runs (id) ON DELETE CASCADE,
-    deadline_at  timestamptz NOT NULL
+    repository_id  bigint NOT NULL,
+    run_id         uuid NOT NULL,
+    deadline_at    timestamptz NOT NULL,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT workflow_run_deadlines_pkey PRIMARY KEY (repository_id, run_id),
+    CONSTRAINT workflow_run_deadlines_run_fkey FOREIGN KEY (repository_id, run_id)
+        REFERENCES workflow_runs (repository_id, id) ON DELETE CASCADE
 );
 
 CREATE INDEX workflow_run_deadlines_deadline_at_idx ON workflow_run_deadlines (deadline_at, run_id);
+
+CREATE TRIGGER workflow_run_deadlines_set_updated_at BEFORE UPDATE ON workflow_run_deadlines
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
 COMMENT ON TABLE workflow_run_deadlines IS
     'The deadline of each run that can still time out: a row while the run is unfinished and has a deadline_at, kept by the triggers of workflow_runs; time_out reads it in deadline order. Apart so that no index of workflow_runs names its state.';
@@ -21,10 +30,12 @@ LANGUAGE plpgsql
 AS $$
 BEGIN
     IF NEW.finished_at IS NOT NULL OR NEW.deadline_at IS NULL THEN
-        DELETE FROM workflow_run_deadlines WHERE run_id = NEW.id;
+        DELETE FROM workflow_run_deadlines
+         WHERE repository_id = NEW.repository_id AND run_id = NEW.id;
     ELSE
-        INSERT INTO workflow_run_deadlines (run_id, deadline_at) VALUES (NEW.id, NEW.deadline_at)
-        ON CONFLICT (run_id) DO UPDATE SET deadline_at = EXCLUDED.deadline_at;
+        INSERT INTO workflow_run_deadlines (repository_id, run_id, deadline_at)
+        VALUES (NEW.repository_id, NEW.id, NEW.deadline_at)
+        ON CONFLICT (repository_id, run_id) DO UPDATE SET deadline_at = EXCLUDED.deadline_at;
     END IF;
     RETURN NULL;
 END
@@ -44,8 +55,9 @@ CREATE TRIGGER workflow_runs_deadline_kept AFTER UPDATE OF state, deadline_at ON
                            AND NEW.deadline_at IS NOT NULL))
     EXECUTE FUNCTION workflow_run_deadline_keep();
 
-INSERT INTO workflow_run_deadlines (run_id, deadline_at)
-    SELECT id, deadline_at FROM workflow_runs WHERE deadline_at IS NOT NULL AND finished_at IS NULL;
+INSERT INTO workflow_run_deadlines (repository_id, run_id, deadline_at)
+    SELECT repository_id, id, deadline_at FROM workflow_runs
+     WHERE deadline_at IS NOT NULL AND finished_at IS NULL;
 
 DROP INDEX workflow_runs_queued_idx;
 DROP INDEX workflow_runs_deadline_idx;

@@ -310,7 +310,7 @@ class Runs(Namespace[R]):
             WITH locked AS (
                 -- The deadlines of unfinished runs only, oldest first (workflow_run_deadlines).
                 SELECT r.id FROM workflow_run_deadlines d
-                JOIN workflow_runs r ON r.id = d.run_id
+                JOIN workflow_runs r ON r.repository_id = d.repository_id AND r.id = d.run_id
                 WHERE d.deadline_at <= now() AND r.state IN ('queued', 'running')
                 ORDER BY d.deadline_at, d.run_id
                 LIMIT %(limit)s
