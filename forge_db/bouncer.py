@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -20,8 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+from psycopg import pq
+
 from .config import parse_url
-from .errors import Unavailable
+from .errors import InvalidInput, Unavailable
 
 __all__ = ["PGBOUNCER", "Bouncer", "running_pgbouncer"]
 
@@ -39,14 +43,37 @@ PGBOUNCER = _pgbouncer_binary()
 
 @dataclass(frozen=True)
 class Bouncer:
-    """A running PgBouncer: where clients connect, and its log for diagnosis."""
+    """A running PgBouncer: where clients connect, its admin user, and its log for diagnosis."""
 
     port: int
     log: Path
+    admin: str = "postgres"
 
     def url(self, dbname: str, user: str = "postgres") -> str:
         """URL of ``dbname`` through this bouncer."""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}"
+
+    def close_connections(self, dbname: str) -> None:
+        """Drop the bouncer's connections to ``dbname`` at once (its console's KILL, then RESUME).
+
+        Call it before the server ends that database's sessions: a server connection the
+        bouncer keeps idle would otherwise go, already ended, to the next client of that
+        database, whose first statement then fails.
+        """
+        if not _CONSOLE_NAME.fullmatch(dbname):
+            raise InvalidInput(f"dbname: {dbname!r} is not a plain database name", field="dbname")
+        with psycopg.connect(
+            self.url("pgbouncer", self.admin), autocommit=True, prepare_threshold=None
+        ) as console:
+            # The console speaks the simple query protocol only: libpq's PQexec, not execute().
+            for command in (f"KILL {dbname}", f"RESUME {dbname}"):
+                result = console.pgconn.exec_(command.encode())
+                if result.status != pq.ExecStatus.COMMAND_OK:
+                    message = (result.error_message or b"").decode(errors="replace").strip()
+                    raise Unavailable(f"pgbouncer refused {command!r}: {message}")
+
+
+_CONSOLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 
 
 def _free_port() -> int:
@@ -107,6 +134,7 @@ listen_port = {listen}
 unix_socket_dir =
 auth_type = any
 pool_mode = transaction
+admin_users = {user}
 default_pool_size = {pool_size}
 max_client_conn = 100
 server_login_retry = 1
@@ -139,7 +167,7 @@ pidfile = {workdir}/pgbouncer.pid
         if process is None:
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
             raise Unavailable(f"pgbouncer did not start; its log ends:\n{tail}")
-        yield Bouncer(listen, log)
+        yield Bouncer(listen, log, user)
     finally:
         if process is not None:
             process.terminate()

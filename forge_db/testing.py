@@ -724,6 +724,10 @@ def database_url(
     try:
         yield forge_db_pool.url(name) if forge_db_bouncer is None else forge_db_bouncer.url(name)
     finally:
+        if forge_db_bouncer is not None:
+            # Before checkin ends the database's sessions on the server, which would leave the
+            # bouncer an idle server connection that is already gone for the next test.
+            forge_db_bouncer.close_connections(name)
         forge_db_pool.checkin(name)
 
 

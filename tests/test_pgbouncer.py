@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from forge_db import AsyncForgeDB, ForgeDB, Misconfigured, Unavailable
+from forge_db import AsyncForgeDB, ForgeDB, InvalidInput, Misconfigured, Unavailable
 from forge_db.bouncer import PGBOUNCER, running_pgbouncer
 from forge_db.config import parse_url
 from forge_db.meta import Meta
@@ -142,3 +142,33 @@ def test_clients_sharing_pgbouncer_get_their_own_results_without_prepared_statem
                 settings = tx.meta.session_settings()
     assert settings.transaction_isolation == "serializable"
     assert settings.transaction_read_only is True
+
+
+def _servers(bouncer_url: str, dbname: str) -> int:
+    """Server connections the bouncer holds to ``dbname`` (its console's SHOW SERVERS)."""
+    with psycopg.connect(bouncer_url, autocommit=True, prepare_threshold=None) as console:
+        result = console.pgconn.exec_(b"SHOW SERVERS")
+        names = [result.fname(i) for i in range(result.nfields)]
+        column = names.index(b"database")
+        return sum(
+            1 for row in range(result.ntuples) if result.get_value(row, column) == dbname.encode()
+        )
+
+
+def test_close_connections_leaves_no_server_connection_for_the_next_client(
+    database_url: str,
+) -> None:
+    # The test plugin calls it before a database's sessions are ended on the server, so that
+    # the next test of that database never gets an idle server connection that is gone.
+    name = _dbname(database_url)
+    with running_pgbouncer(database_url) as bouncer:
+        with psycopg.connect(bouncer.url(name), autocommit=True, prepare_threshold=None) as c:
+            c.execute("SELECT 1")
+        assert _servers(bouncer.url("pgbouncer"), name) == 1
+        bouncer.close_connections(name)
+        assert _servers(bouncer.url("pgbouncer"), name) == 0
+        # RESUMEd: the database serves new clients at once.
+        with psycopg.connect(bouncer.url(name), autocommit=True, prepare_threshold=None) as c:
+            assert c.execute("SELECT 2").fetchone() == (2,)
+        with pytest.raises(InvalidInput, match="dbname"):
+            bouncer.close_connections("test; SHUTDOWN")
