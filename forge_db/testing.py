@@ -438,7 +438,7 @@ def _server_answers(url: str) -> bool:
     return True
 
 
-def _stop_if_server_gone(request: pytest.FixtureRequest, url: str, exc: psycopg.Error) -> None:
+def _stop_if_server_gone(request: pytest.FixtureRequest, url: str, exc: Exception) -> None:
     """If the test server no longer answers, fail this test and stop the run after it."""
     if _server_answers(url):
         return
@@ -765,16 +765,31 @@ def conn(database_url: str, forge_db_bouncer: Bouncer | None) -> Iterator[psycop
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[ForgeDB]:
+def db(
+    request: pytest.FixtureRequest, forge_db_pool: DatabasePool, database_url: str
+) -> Iterator[ForgeDB]:
     """A ``ForgeDB`` on this test's database."""
-    with ForgeDB.connect(database_url, min_size=1, max_size=8) as forge:
+    try:
+        forge = ForgeDB.connect(database_url, min_size=1, max_size=8)
+    except Unavailable as exc:
+        # A server that went away while this test was set up stops the run here, as a failed
+        # checkout does, rather than failing each later test of this worker in turn.
+        _stop_if_server_gone(request, forge_db_pool.server_url, exc)
+        raise
+    with forge:
         yield forge
 
 
 @pytest.fixture
-async def adb(database_url: str) -> AsyncIterator[AsyncForgeDB]:
+async def adb(
+    request: pytest.FixtureRequest, forge_db_pool: DatabasePool, database_url: str
+) -> AsyncIterator[AsyncForgeDB]:
     """An ``AsyncForgeDB`` on this test's database (use with ``@pytest.mark.anyio``)."""
-    forge = await AsyncForgeDB.connect(database_url, min_size=1, max_size=8)
+    try:
+        forge = await AsyncForgeDB.connect(database_url, min_size=1, max_size=8)
+    except Unavailable as exc:
+        _stop_if_server_gone(request, forge_db_pool.server_url, exc)  # as in db
+        raise
     try:
         yield forge
     finally:
