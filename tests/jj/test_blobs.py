@@ -362,7 +362,7 @@ def test_collection_racing_puts_that_reference_never_loses_a_referenced_blob(
     contents = [f"content {n}".encode() for n in range(60)]
     db.jj.put_blobs(world.repo.id, contents, actor_id=world.writer.id)
     writers, collectors, rounds = 6, 2, 40
-    barrier = threading.Barrier(writers + collectors)
+    barrier = threading.Barrier(writers + collectors, timeout=60)
     done = threading.Event()
 
     def write(n: int) -> int:
@@ -386,11 +386,15 @@ def test_collection_racing_puts_that_reference_never_loses_a_referenced_blob(
 
     with ThreadPoolExecutor(writers + collectors) as pool:
         collecting = [pool.submit(collect, n) for n in range(collectors)]
-        assert [f.result() for f in [pool.submit(write, n) for n in range(writers)]] == [
-            rounds
-        ] * writers
-        done.set()
+        writing = [pool.submit(write, n) for n in range(writers)]
+        try:
+            finished = [f.result() for f in writing]
+        finally:
+            # Also when a writer failed: the collectors would otherwise sweep forever, and the
+            # pool's exit would wait for them instead of reporting the writer's error.
+            done.set()
         swept = sum(f.result() for f in collecting)
+    assert finished == [rounds] * writers
     with psycopg.connect(database_url) as conn:
         dangling = conn.execute(
             "SELECT count(*) FROM parts p WHERE NOT EXISTS "
